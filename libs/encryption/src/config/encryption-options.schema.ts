@@ -1,0 +1,39 @@
+import { Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsPositive,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+
+import { AEAD_CIPHERS } from '../crypto/aead.js';
+
+export const ALGORITHMS = AEAD_CIPHERS.map((cipher) => cipher.name);
+export const MIN_PBKDF2_ITERATIONS = 100_000;
+
+class KeyRetentionSchema {
+  @IsOptional() @IsInt() @Min(0) maxPreviousKeys?: number;
+  @IsOptional() @IsInt() @IsPositive() maxAgeMs?: number;
+}
+
+/** class-validator rules for the scalar options; checked once at boot by `resolveEncryptionOptions`. */
+export class EncryptionOptionsSchema {
+  @IsIn([32, 64]) keySize!: number;
+  @IsInt() @Min(16) @Max(64) saltSize!: number;
+  @IsInt() @Min(MIN_PBKDF2_ITERATIONS) @Max(10_000_000) iterations!: number;
+  @IsIn(ALGORITHMS) algorithm!: string;
+  @IsInt() @IsPositive() keyRotationInterval!: number;
+  @IsBoolean() enableCompression!: boolean;
+  @IsInt() @Min(0) compressionThreshold!: number;
+  @IsIn(['gzip', 'brotli']) compressionAlgorithm!: string;
+  @IsInt() @IsPositive() maxDecompressedSize!: number;
+  @IsBoolean() enableKeyDerivation!: boolean;
+  @IsBoolean() enableAsymmetric!: boolean;
+  @IsIn([2048, 3072, 4096]) rsaKeySize!: number;
+  @IsIn(['PKCS7']) paddingScheme!: string;
+  @ValidateNested() @Type(() => KeyRetentionSchema) keyRetention!: KeyRetentionSchema;
+}

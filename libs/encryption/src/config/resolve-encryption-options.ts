@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+
+import { plainToInstance } from 'class-transformer';
+import type { ValidationError } from 'class-validator';
+import { validateSync } from 'class-validator';
+
+import { fromBase64 } from '../crypto/base64.js';
+import { EncryptionConfigError } from '../errors/encryption.errors.js';
+import { MESSAGES } from '../errors/encryption.messages.js';
+import type {
+  EncryptionModuleOptions,
+  ResolvedEncryptionOptions,
+} from '../interfaces/encryption-module-options.interface.js';
+import { InMemoryKeyStore } from '../stores/in-memory-key.store.js';
+import { EncryptionOptionsSchema } from './encryption-options.schema.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MASTER_KEY_SIZE = 32;
+
+export const DEFAULT_ENCRYPTION_OPTIONS = {
+  keySize: 32,
+  saltSize: 16,
+  iterations: 600_000,
+  algorithm: 'AES-256-GCM',
+  keyRotationInterval: 30 * DAY_MS,
+  enableCompression: true,
+  compressionThreshold: 1024,
+  compressionAlgorithm: 'gzip',
+  maxDecompressedSize: 64 * 1024 * 1024,
+  enableKeyDerivation: true,
+  enableAsymmetric: true,
+  rsaKeySize: 2048,
+  paddingScheme: 'PKCS7',
+  keyRetention: {},
+} as const satisfies EncryptionModuleOptions;
+
+/**
+ * Applies defaults and validates, for both `forRoot` and `forRootAsync`. Throws one
+ * `EncryptionConfigError` that names every bad field and what it allows.
+ */
+export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}): ResolvedEncryptionOptions {
+  const { masterKey, keyStore, ...scalars } = options;
+  const merged = { ...DEFAULT_ENCRYPTION_OPTIONS, ...withoutUndefined(scalars) };
+  const problems = validateSync(plainToInstance(EncryptionOptionsSchema, merged), {
+    forbidUnknownValues: true,
+    whitelist: true,
+    forbidNonWhitelisted: true,
+  }).flatMap((error) => describe(error));
+
+  const resolvedMasterKey = resolveMasterKey(masterKey, problems);
+  if (keyStore !== undefined && (typeof keyStore?.load !== 'function' || typeof keyStore?.save !== 'function')) {
+    problems.push('keyStore must implement KeyStore (load and save)');
+  }
+  if (problems.length) throw new EncryptionConfigError(MESSAGES.INVALID_CONFIG(problems));
+
+  return {
+    ...(merged as Omit<ResolvedEncryptionOptions, 'masterKey' | 'keyStore'>),
+    masterKey: resolvedMasterKey,
+    keyStore: keyStore ?? new InMemoryKeyStore(),
+  };
+}
+
+function resolveMasterKey(masterKey: Buffer | string | undefined, problems: string[]): Buffer {
+  if (masterKey === undefined) return randomBytes(MASTER_KEY_SIZE);
+  const bytes = typeof masterKey === 'string' ? fromBase64(masterKey) : Buffer.isBuffer(masterKey) ? masterKey : undefined;
+  if (bytes?.length !== MASTER_KEY_SIZE) {
+    problems.push(`masterKey must be ${MASTER_KEY_SIZE} bytes, as a Buffer or base64 text`);
+    return Buffer.alloc(0);
+  }
+  return Buffer.from(bytes);
+}
+
+function describe(error: ValidationError, parent = ''): string[] {
+  const path = parent ? `${parent}.${error.property}` : error.property;
+  const own = Object.values(error.constraints ?? {}).map((message) =>
+    message.startsWith(error.property) ? `${parent ? parent + '.' : ''}${message}` : `${path}: ${message}`,
+  );
+  return [...own, ...(error.children ?? []).flatMap((child) => describe(child, path))];
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,54 @@
+import { hkdfSync } from 'node:crypto';
+
+import type { AeadCipher } from './aead.js';
+
+const HKDF_SALT = Buffer.from('nestjs-encryption/v1');
+
+/** Length of the key commitment stored in every envelope header. */
+export const COMMITMENT_SIZE = 32;
+
+function hkdf(secret: Buffer, info: string, length: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, info, length));
+}
+
+/**
+ * A data key with everything derived from it, computed once per key rather than per message.
+ *
+ * The raw key is never used directly: HKDF-SHA256 derives one cipher key per algorithm (so one key
+ * can't be abused across algorithms) and a commitment value. The commitment is stored in each
+ * envelope and checked before decryption, which makes the format key-committing: finding a second
+ * key that opens the same envelope requires an HMAC-SHA256 collision.
+ */
+export class DataKey {
+  readonly commitment: Buffer;
+  private readonly cipherKeys = new Map<number, Buffer>();
+
+  constructor(
+    readonly id: string,
+    private readonly secret: Buffer,
+  ) {
+    this.commitment = hkdf(secret, 'commitment', COMMITMENT_SIZE);
+  }
+
+  cipherKey(cipher: AeadCipher): Buffer {
+    let key = this.cipherKeys.get(cipher.id);
+    if (!key) {
+      key = hkdf(this.secret, `cipher:${cipher.name}`, cipher.keySize);
+      this.cipherKeys.set(cipher.id, key);
+    }
+    return key;
+  }
+
+  /** Overwrites the secret and every derived key; the object is unusable afterwards. */
+  destroy(): void {
+    this.secret.fill(0);
+    this.commitment.fill(0);
+    for (const key of this.cipherKeys.values()) key.fill(0);
+    this.cipherKeys.clear();
+  }
+}
+
+/** A stable, non-secret id for a caller-supplied key, so envelopes made with it stay self-describing. */
+export function explicitKeyId(secret: Buffer): string {
+  return `x-${hkdf(secret, 'explicit-key-id', 8).toString('hex')}`;
+}

@@ -1,0 +1,47 @@
+import type { KeyState } from '../interfaces/key-store.interface.js';
+import type { DataKey } from './data-key.js';
+
+/** Per-key counters; kept on the key so a lookup already has them, no second map. */
+export interface KeyUsage {
+  encryptions: number;
+  decryptions: number;
+  /** Epoch milliseconds of the last encryption or decryption, 0 when never used. */
+  lastUsedAt: number;
+}
+
+export interface ManagedKey {
+  readonly id: string;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly state: KeyState;
+  readonly dataKey: DataKey;
+  readonly usage: KeyUsage;
+}
+
+/**
+ * An immutable snapshot of the loaded keys: exactly one active key plus previous keys, indexed by id
+ * so decryption finds its key in O(1) however many are retained. Rotation builds a new snapshot and
+ * swaps it in one assignment, so a reader never sees a ring without an active key.
+ */
+export class KeyRing {
+  private readonly byId: ReadonlyMap<string, ManagedKey>;
+  readonly active: ManagedKey;
+
+  constructor(keys: readonly ManagedKey[]) {
+    this.byId = new Map(keys.map((key) => [key.id, key]));
+    const active = keys.filter((key) => key.state === 'active');
+    if (active.length !== 1 || this.byId.size !== keys.length) {
+      throw new Error(`A key ring needs exactly one active key and unique ids (got ${active.length} active)`);
+    }
+    this.active = active[0];
+  }
+
+  find(id: string): ManagedKey | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Newest first. */
+  all(): ManagedKey[] {
+    return [...this.byId.values()].sort((a, b) => b.version - a.version);
+  }
+}

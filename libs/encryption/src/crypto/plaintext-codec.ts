@@ -1,0 +1,51 @@
+import { PayloadType } from './envelope.js';
+
+/** Any value JSON can carry. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** What `encrypt()` accepts and `decrypt()` gives back, with the same type it went in with. */
+export type Plaintext = string | Buffer | Uint8Array | JsonValue;
+
+export interface EncodedPlaintext {
+  type: PayloadType;
+  bytes: Buffer;
+}
+
+/** Thrown for values with no faithful byte encoding; the service turns it into `EncryptionInputError`. */
+export class UnencodableValueError extends Error {}
+
+/**
+ * Turns a value into bytes plus the type tag that restores it. The type comes from the value, never
+ * from guessing at decryption time.
+ */
+export function encodePlaintext(value: Plaintext): EncodedPlaintext {
+  if (typeof value === 'string') {
+    // A string with a lone surrogate has no UTF-8 form; JSON escapes it losslessly instead.
+    return value.isWellFormed()
+      ? { type: PayloadType.String, bytes: Buffer.from(value, 'utf8') }
+      : { type: PayloadType.Json, bytes: Buffer.from(JSON.stringify(value), 'utf8') };
+  }
+  if (Buffer.isBuffer(value)) return { type: PayloadType.Bytes, bytes: value };
+  if (value instanceof Uint8Array) {
+    return { type: PayloadType.Bytes, bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
+  }
+  if (value === null || typeof value === 'boolean' || typeof value === 'object') {
+    return { type: PayloadType.Json, bytes: Buffer.from(JSON.stringify(value), 'utf8') };
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new UnencodableValueError('non-finite number');
+    return { type: PayloadType.Json, bytes: Buffer.from(JSON.stringify(value), 'utf8') };
+  }
+  throw new UnencodableValueError(typeof value);
+}
+
+export function decodePlaintext(type: PayloadType, bytes: Buffer): Plaintext {
+  switch (type) {
+    case PayloadType.Bytes:
+      return bytes;
+    case PayloadType.String:
+      return bytes.toString('utf8');
+    case PayloadType.Json:
+      return JSON.parse(bytes.toString('utf8')) as JsonValue;
+  }
+}

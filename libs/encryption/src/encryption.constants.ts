@@ -1,0 +1,2 @@
+/** Injection token of the resolved, validated options (`ResolvedEncryptionOptions`). */
+export const ENCRYPTION_OPTIONS = 'ENCRYPTION:OPTIONS';

@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+
+import { resolveEncryptionOptions } from './config/resolve-encryption-options.js';
+import { ENCRYPTION_OPTIONS } from './encryption.constants.js';
+import { ConfigurableModuleClass, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
+import { EncryptionService } from './encryption.service.js';
+import { KeyManagerService } from './key-manager.service.js';
+
+/**
+ * `EncryptionModule.forRoot(options)` or `forRootAsync({ imports, inject, useFactory })`; add
+ * `isGlobal: true` to make the services injectable everywhere. Options are validated at boot.
+ */
+@Module({
+  providers: [
+    { provide: ENCRYPTION_OPTIONS, useFactory: resolveEncryptionOptions, inject: [RAW_ENCRYPTION_OPTIONS] },
+    KeyManagerService,
+    EncryptionService,
+  ],
+  exports: [ENCRYPTION_OPTIONS, KeyManagerService, EncryptionService],
+})
+export class EncryptionModule extends ConfigurableModuleClass {}

@@ -1,0 +1,181 @@
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
+
+import { Injectable } from '@nestjs/common';
+
+import { aeadByName } from './crypto/aead.js';
+import type { AeadCipher } from './crypto/aead.js';
+import { decodeBase64Url } from './crypto/base64.js';
+import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
+import { DataKey, explicitKeyId } from './crypto/data-key.js';
+import type { Envelope } from './crypto/envelope.js';
+import { CompressionCodec, parseEnvelope, serializeEnvelope, serializeHeader } from './crypto/envelope.js';
+import type { ManagedKey } from './crypto/key-ring.js';
+import type { Plaintext } from './crypto/plaintext-codec.js';
+import { decodePlaintext, encodePlaintext, UnencodableValueError } from './crypto/plaintext-codec.js';
+import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
+import {
+  DecompressionLimitError,
+  DecryptionError,
+  EncryptionInputError,
+  KeyNotFoundError,
+} from './errors/encryption.errors.js';
+import { MESSAGES } from './errors/encryption.messages.js';
+import type {
+  DecryptOptions,
+  EncryptionContext,
+  EncryptOptions,
+} from './interfaces/encryption-call-options.interface.js';
+import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
+import { KeyManagerService } from './key-manager.service.js';
+
+const NO_CONTEXT = Buffer.alloc(0);
+const CONTEXT_BYTES_TAG = Buffer.from([1]);
+const CONTEXT_OBJECT_TAG = Buffer.from([2]);
+
+/**
+ * Encrypts strings, bytes and JSON values into the self-describing envelope (docs/FORMAT.md) and
+ * decrypts them back to the same type, with the key ring of `KeyManagerService`.
+ */
+@Injectable()
+export class EncryptionService {
+  private readonly cipher: AeadCipher;
+  private readonly codec: CompressionCodec;
+
+  constructor(
+    @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
+    private readonly keyManager: KeyManagerService,
+  ) {
+    this.cipher = aeadByName(options.algorithm);
+    this.codec = CODEC_BY_ALGORITHM[options.compressionAlgorithm];
+  }
+
+  /** Encrypts to the binary envelope. */
+  async encrypt(data: Plaintext, options: EncryptOptions = {}): Promise<Buffer> {
+    let encoded;
+    try {
+      encoded = encodePlaintext(data);
+    } catch (error) {
+      if (!(error instanceof UnencodableValueError)) throw error;
+      throw new EncryptionInputError(
+        error.message === 'non-finite number' ? MESSAGES.NON_FINITE_NUMBER : MESSAGES.UNSUPPORTED_PLAINTEXT(error.message),
+      );
+    }
+    const context = contextBytes(options.context);
+    const explicitKey = options.key && this.explicitDataKey(options.key);
+    const { codec, bytes } = await this.maybeCompress(encoded.bytes, options.compress);
+
+    // Everything from key lookup to seal is synchronous, so a concurrent rotation can't interleave.
+    const managed = explicitKey ? undefined : this.keyManager.activeKey;
+    const dataKey = explicitKey ?? managed!.dataKey;
+    const cipher = this.cipher;
+    const nonce = randomFillSync(Buffer.allocUnsafe(cipher.nonceSize));
+    const header = serializeHeader({
+      cipher,
+      payloadType: encoded.type,
+      codec,
+      keyId: dataKey.id,
+      commitment: dataKey.commitment,
+      nonce,
+    });
+    const aad = context.length ? Buffer.concat([header, context]) : header;
+    const { ciphertext, tag } = cipher.seal(dataKey.cipherKey(cipher), nonce, bytes, aad);
+    if (managed) recordUse(managed, 'encryptions');
+    return serializeEnvelope(header, ciphertext, tag);
+  }
+
+  /** Encrypts to the text form: the envelope as unpadded base64url, safe in JSON and URLs. */
+  async encryptToString(data: Plaintext, options?: EncryptOptions): Promise<string> {
+    return (await this.encrypt(data, options)).toString('base64url');
+  }
+
+  /**
+   * Decrypts either form back to the type that was encrypted. Any failure to authenticate is a
+   * `DecryptionError` with one generic message; an unknown key id is its subclass `KeyNotFoundError`.
+   */
+  async decrypt<T extends Plaintext = Plaintext>(input: Buffer | Uint8Array | string, options: DecryptOptions = {}): Promise<T> {
+    const envelope = parseEnvelope(toBytes(input));
+    if (!envelope) throw new DecryptionError();
+    const context = contextBytes(options.context);
+    const plaintext = this.open(envelope, context, options.key);
+
+    if (envelope.codec === CompressionCodec.None) return decodePlaintext(envelope.payloadType, plaintext) as T;
+    if (options.decompress === false) return plaintext as T;
+    let bytes: Buffer;
+    try {
+      bytes = await decompress(envelope.codec, plaintext, this.options.maxDecompressedSize);
+    } catch (error) {
+      if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(this.options.maxDecompressedSize);
+      throw new DecryptionError(undefined, undefined, { cause: error });
+    }
+    return decodePlaintext(envelope.payloadType, bytes) as T;
+  }
+
+  private open(envelope: Envelope, context: Buffer, explicitKey: Buffer | undefined): Buffer {
+    const aad = context.length ? Buffer.concat([envelope.header, context]) : envelope.header;
+    if (explicitKey) {
+      const dataKey = this.explicitDataKey(explicitKey);
+      if (timingSafeEqual(dataKey.commitment, envelope.commitment)) return openWith(envelope, dataKey, aad);
+      // The given key didn't make this ciphertext: fall back to the ring by the stored key id.
+    }
+    const managed = this.keyManager.findKey(envelope.keyId);
+    if (!managed) throw new KeyNotFoundError(envelope.keyId);
+    if (!timingSafeEqual(managed.dataKey.commitment, envelope.commitment)) throw new DecryptionError();
+    const plaintext = openWith(envelope, managed.dataKey, aad);
+    recordUse(managed, 'decryptions');
+    return plaintext;
+  }
+
+  private explicitDataKey(key: Buffer): DataKey {
+    if (!Buffer.isBuffer(key) || key.length < this.options.keySize) {
+      throw new EncryptionInputError(MESSAGES.INVALID_EXPLICIT_KEY(this.options.keySize));
+    }
+    return new DataKey(explicitKeyId(key), key);
+  }
+
+  private async maybeCompress(bytes: Buffer, override: boolean | undefined): Promise<{ codec: CompressionCodec; bytes: Buffer }> {
+    const enabled = override ?? this.options.enableCompression;
+    if (!enabled || bytes.length < this.options.compressionThreshold || bytes.length === 0) {
+      return { codec: CompressionCodec.None, bytes };
+    }
+    const compressed = await compress(this.codec, bytes);
+    return compressed.length < bytes.length ? { codec: this.codec, bytes: compressed } : { codec: CompressionCodec.None, bytes };
+  }
+}
+
+function openWith(envelope: Envelope, dataKey: DataKey, aad: Buffer): Buffer {
+  try {
+    return envelope.cipher.open(dataKey.cipherKey(envelope.cipher), envelope.nonce, envelope.ciphertext, envelope.tag, aad);
+  } catch (error) {
+    throw new DecryptionError(undefined, undefined, { cause: error });
+  }
+}
+
+function recordUse(key: ManagedKey, counter: 'encryptions' | 'decryptions'): void {
+  key.usage[counter]++;
+  key.usage.lastUsedAt = Date.now();
+}
+
+function toBytes(input: Buffer | Uint8Array | string): Buffer {
+  if (typeof input === 'string') {
+    const bytes = decodeBase64Url(input);
+    if (!bytes) throw new DecryptionError();
+    return bytes;
+  }
+  if (input instanceof Uint8Array) return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  throw new DecryptionError();
+}
+
+/**
+ * The context's AAD form. A leading tag byte keeps "no context", bytes/text and objects apart; an
+ * object is canonicalised (keys sorted) so key order doesn't matter.
+ */
+function contextBytes(context: EncryptionContext | undefined): Buffer {
+  if (context === undefined) return NO_CONTEXT;
+  if (typeof context === 'string') return Buffer.concat([CONTEXT_BYTES_TAG, Buffer.from(context, 'utf8')]);
+  if (context instanceof Uint8Array) return Buffer.concat([CONTEXT_BYTES_TAG, context]);
+  if (typeof context === 'object' && context !== null && Object.values(context).every((v) => typeof v === 'string')) {
+    const entries = Object.entries(context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return Buffer.concat([CONTEXT_OBJECT_TAG, Buffer.from(JSON.stringify(entries), 'utf8')]);
+  }
+  throw new EncryptionInputError(MESSAGES.INVALID_CONTEXT);
+}

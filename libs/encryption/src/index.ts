@@ -1,0 +1,30 @@
+export { EncryptionModule } from './encryption.module.js';
+export { EncryptionService } from './encryption.service.js';
+export { KeyManagerService } from './key-manager.service.js';
+export { ENCRYPTION_OPTIONS } from './encryption.constants.js';
+export { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
+export { resolveEncryptionOptions, DEFAULT_ENCRYPTION_OPTIONS } from './config/resolve-encryption-options.js';
+export { InMemoryKeyStore } from './stores/in-memory-key.store.js';
+export { toBase64, fromBase64 } from './crypto/base64.js';
+export {
+  EncryptionError,
+  DecryptionError,
+  KeyNotFoundError,
+  DecompressionLimitError,
+  EncryptionInputError,
+  EncryptionConfigError,
+} from './errors/encryption.errors.js';
+export type { JsonValue, Plaintext } from './crypto/plaintext-codec.js';
+export type { DerivedKey } from './crypto/password-key-derivation.js';
+export type { RsaKeyPair } from './crypto/rsa-key-pair.js';
+export type { CompressionAlgorithm } from './crypto/compression.js';
+export type {
+  EncryptionModuleOptions,
+  ResolvedEncryptionOptions,
+  EncryptionAlgorithm,
+  KeyRetentionPolicy,
+  PaddingScheme,
+} from './interfaces/encryption-module-options.interface.js';
+export type { EncryptOptions, DecryptOptions, EncryptionContext } from './interfaces/encryption-call-options.interface.js';
+export type { KeyStore, StoredKey, StoredKeyRing, KeyState } from './interfaces/key-store.interface.js';
+export type { KeyMetadata } from './interfaces/key-metadata.interface.js';

@@ -1,0 +1,61 @@
+import type { AeadAlgorithmName } from '../crypto/aead.js';
+import type { CompressionAlgorithm } from '../crypto/compression.js';
+import type { KeyStore } from './key-store.interface.js';
+
+export type EncryptionAlgorithm = AeadAlgorithmName;
+export type PaddingScheme = 'PKCS7';
+
+/** How many previous keys the ring keeps for decryption. Both limits apply when both are set. */
+export interface KeyRetentionPolicy {
+  /** Keep at most this many previous (decrypt-only) keys; the oldest go first. @default unlimited */
+  maxPreviousKeys?: number;
+  /** Drop previous keys created more than this many milliseconds ago. @default unlimited */
+  maxAgeMs?: number;
+}
+
+/** Options of `EncryptionModule.forRoot()` / `forRootAsync()`. Every field is optional. */
+export interface EncryptionModuleOptions {
+  /** Bytes of each generated data key (input to HKDF, so 64 works with every algorithm). 32 or 64. @default 32 */
+  keySize?: number;
+  /** Bytes of the random salt `deriveKey()` generates. 16 to 64. @default 16 */
+  saltSize?: number;
+  /** PBKDF2-HMAC-SHA256 iterations for `deriveKey()`; never below 100000 (OWASP 2023). @default 600000 */
+  iterations?: number;
+  /** Cipher for new ciphertexts; any supported one decrypts. @default 'AES-256-GCM' */
+  algorithm?: EncryptionAlgorithm;
+  /** Age in milliseconds after which the active key should be rotated. @default 30 days */
+  keyRotationInterval?: number;
+  /** Compress payloads of at least `compressionThreshold` bytes when it makes them smaller. @default true */
+  enableCompression?: boolean;
+  /** Smallest payload, in bytes, that is considered for compression. @default 1024 */
+  compressionThreshold?: number;
+  /** Codec used when compressing. @default 'gzip' */
+  compressionAlgorithm?: CompressionAlgorithm;
+  /** Largest plaintext, in bytes, that decompression may produce; larger payloads are rejected. @default 64 MiB */
+  maxDecompressedSize?: number;
+  /** Allow `KeyManagerService.deriveKey()`. @default true */
+  enableKeyDerivation?: boolean;
+  /** Allow RSA key pairs and asymmetric encryption. @default true */
+  enableAsymmetric?: boolean;
+  /** RSA modulus length in bits: 2048, 3072 or 4096. @default 2048 */
+  rsaKeySize?: number;
+  /** Block padding for AES-256-CBC-HMAC-SHA256; PKCS#7 is the only scheme that is safe with the MAC. @default 'PKCS7' */
+  paddingScheme?: PaddingScheme;
+  /** Which previous keys stay available for decryption after a rotation. @default keep all */
+  keyRetention?: KeyRetentionPolicy;
+  /**
+   * Master key (key-encryption key) that wraps data keys before they reach the store: 32 bytes, as a
+   * Buffer or base64. @default a random key for this process, only suitable for the in-memory store
+   */
+  masterKey?: Buffer | string;
+  /** Where the key ring is kept. @default an `InMemoryKeyStore` */
+  keyStore?: KeyStore;
+}
+
+/** Options after defaults are applied and validated: what the services read. */
+export interface ResolvedEncryptionOptions
+  extends Required<Omit<EncryptionModuleOptions, 'masterKey' | 'keyStore' | 'keyRetention'>> {
+  keyRetention: KeyRetentionPolicy;
+  masterKey: Buffer;
+  keyStore: KeyStore;
+}
