@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 
 import { resolveEncryptionOptions } from './config/resolve-encryption-options.js';
 import { ENCRYPTION_OPTIONS } from './encryption.constants.js';
+import { EncryptionEvents } from './encryption-events.service.js';
 import { ConfigurableModuleClass, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
 import { EncryptionService } from './encryption.service.js';
 import { KeyManagerService } from './key-manager.service.js';
@@ -13,9 +14,10 @@ import { KeyManagerService } from './key-manager.service.js';
 @Module({
   providers: [
     { provide: ENCRYPTION_OPTIONS, useFactory: resolveEncryptionOptions, inject: [RAW_ENCRYPTION_OPTIONS] },
+    EncryptionEvents,
     KeyManagerService,
     EncryptionService,
   ],
-  exports: [ENCRYPTION_OPTIONS, KeyManagerService, EncryptionService],
+  exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService],
 })
 export class EncryptionModule extends ConfigurableModuleClass {}

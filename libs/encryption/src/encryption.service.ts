@@ -16,6 +16,7 @@ import { InjectEncryptionOptions } from './decorators/inject-encryption-options.
 import {
   DecompressionLimitError,
   DecryptionError,
+  EncryptionError,
   EncryptionInputError,
   KeyNotFoundError,
 } from './errors/encryption.errors.js';
@@ -26,6 +27,8 @@ import type {
   EncryptOptions,
 } from './interfaces/encryption-call-options.interface.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
+import { EncryptionEvents } from './encryption-events.service.js';
+import type { EncryptionOperationEvent } from './interfaces/encryption-event.interface.js';
 import { KeyManagerService } from './key-manager.service.js';
 
 const NO_CONTEXT = Buffer.alloc(0);
@@ -44,13 +47,18 @@ export class EncryptionService {
   constructor(
     @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
     private readonly keyManager: KeyManagerService,
+    private readonly events: EncryptionEvents,
   ) {
     this.cipher = aeadByName(options.algorithm);
     this.codec = CODEC_BY_ALGORITHM[options.compressionAlgorithm];
   }
 
   /** Encrypts to the binary envelope. */
-  async encrypt(data: Plaintext, options: EncryptOptions = {}): Promise<Buffer> {
+  encrypt(data: Plaintext, options: EncryptOptions = {}): Promise<Buffer> {
+    return this.events.observed ? this.observe('encrypt', (stats) => this.seal(data, options, stats)) : this.seal(data, options);
+  }
+
+  private async seal(data: Plaintext, options: EncryptOptions, stats?: OperationStats): Promise<Buffer> {
     let encoded;
     try {
       encoded = encodePlaintext(data);
@@ -80,7 +88,13 @@ export class EncryptionService {
     const aad = context.length ? Buffer.concat([header, context]) : header;
     const { ciphertext, tag } = cipher.seal(dataKey.cipherKey(cipher), nonce, bytes, aad);
     if (managed) recordUse(managed, 'encryptions');
-    return serializeEnvelope(header, ciphertext, tag);
+    const envelope = serializeEnvelope(header, ciphertext, tag);
+    if (stats) {
+      stats.plaintextBytes = encoded.bytes.length;
+      stats.ciphertextBytes = envelope.length;
+      if (codec !== CompressionCodec.None) stats.compressionRatio = bytes.length / encoded.bytes.length;
+    }
+    return envelope;
   }
 
   /** Encrypts to the text form: the envelope as unpadded base64url, safe in JSON and URLs. */
@@ -92,30 +106,71 @@ export class EncryptionService {
    * Decrypts either form back to the type that was encrypted. Any failure to authenticate is a
    * `DecryptionError` with one generic message; an unknown key id is its subclass `KeyNotFoundError`.
    */
-  async decrypt<T extends Plaintext = Plaintext>(input: Buffer | Uint8Array | string, options: DecryptOptions = {}): Promise<T> {
-    const envelope = parseEnvelope(toBytes(input));
+  decrypt<T extends Plaintext = Plaintext>(input: Buffer | Uint8Array | string, options: DecryptOptions = {}): Promise<T> {
+    return (
+      this.events.observed ? this.observe('decrypt', (stats) => this.unseal(input, options, stats)) : this.unseal(input, options)
+    ) as Promise<T>;
+  }
+
+  private async unseal(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
+    const bytes = toBytes(input);
+    const envelope = parseEnvelope(bytes);
     if (!envelope) throw new DecryptionError();
     const context = contextBytes(options.context);
-    const plaintext = this.open(envelope, context, options.key);
+    const plaintext = this.open(envelope, context, options.key, stats);
+    if (stats) stats.ciphertextBytes = bytes.length;
 
-    if (envelope.codec === CompressionCodec.None) return decodePlaintext(envelope.payloadType, plaintext) as T;
-    if (options.decompress === false) return plaintext as T;
-    let bytes: Buffer;
+    if (envelope.codec === CompressionCodec.None) {
+      if (stats) stats.plaintextBytes = plaintext.length;
+      return decodePlaintext(envelope.payloadType, plaintext);
+    }
+    if (options.decompress === false) return plaintext;
+    let decompressed: Buffer;
     try {
-      bytes = await decompress(envelope.codec, plaintext, this.options.maxDecompressedSize);
+      decompressed = await decompress(envelope.codec, plaintext, this.options.maxDecompressedSize);
     } catch (error) {
       if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(this.options.maxDecompressedSize);
       throw new DecryptionError(undefined, undefined, { cause: error });
     }
-    return decodePlaintext(envelope.payloadType, bytes) as T;
+    if (stats) {
+      stats.plaintextBytes = decompressed.length;
+      stats.compressionRatio = plaintext.length / decompressed.length;
+    }
+    return decodePlaintext(envelope.payloadType, decompressed);
   }
 
-  private open(envelope: Envelope, context: Buffer, explicitKey: Buffer | undefined): Buffer {
+  /** Times one operation and reports it to event subscribers, success or failure. */
+  private async observe<T>(operation: 'encrypt' | 'decrypt', run: (stats: OperationStats) => Promise<T>): Promise<T> {
+    const stats: OperationStats = {};
+    const start = performance.now();
+    const report = (result: 'success' | 'failure', errorCode?: string) =>
+      this.events.emit({
+        type: 'operation',
+        operation,
+        algorithm: operation === 'encrypt' ? this.cipher.name : (stats.algorithm ?? 'unknown'),
+        result,
+        errorCode,
+        durationSeconds: (performance.now() - start) / 1000,
+        ...stats,
+      });
+    try {
+      const value = await run(stats);
+      report('success');
+      return value;
+    } catch (error) {
+      report('failure', error instanceof EncryptionError ? error.code : 'INTERNAL');
+      throw error;
+    }
+  }
+
+  private open(envelope: Envelope, context: Buffer, explicitKey: Buffer | undefined, stats?: OperationStats): Buffer {
+    if (stats) stats.algorithm = envelope.cipher.name;
     const aad = context.length ? Buffer.concat([envelope.header, context]) : envelope.header;
     if (explicitKey) {
       const dataKey = this.explicitDataKey(explicitKey);
       if (timingSafeEqual(dataKey.commitment, envelope.commitment)) return openWith(envelope, dataKey, aad);
       // The given key didn't make this ciphertext: fall back to the ring by the stored key id.
+      if (stats) stats.keyFallback = true;
     }
     const managed = this.keyManager.findKey(envelope.keyId);
     if (!managed) throw new KeyNotFoundError(envelope.keyId);
@@ -141,6 +196,10 @@ export class EncryptionService {
     return compressed.length < bytes.length ? { codec: this.codec, bytes: compressed } : { codec: CompressionCodec.None, bytes };
   }
 }
+
+type OperationStats = Partial<
+  Pick<EncryptionOperationEvent, 'plaintextBytes' | 'ciphertextBytes' | 'compressionRatio' | 'keyFallback' | 'algorithm'>
+>;
 
 function openWith(envelope: Envelope, dataKey: DataKey, aad: Buffer): Buffer {
   try {

@@ -1,6 +1,7 @@
 export { EncryptionModule } from './encryption.module.js';
 export { EncryptionService } from './encryption.service.js';
 export { KeyManagerService } from './key-manager.service.js';
+export { EncryptionEvents } from './encryption-events.service.js';
 export { ENCRYPTION_OPTIONS } from './encryption.constants.js';
 export { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
 export { resolveEncryptionOptions, DEFAULT_ENCRYPTION_OPTIONS } from './config/resolve-encryption-options.js';
@@ -28,3 +29,9 @@ export type {
 export type { EncryptOptions, DecryptOptions, EncryptionContext } from './interfaces/encryption-call-options.interface.js';
 export type { KeyStore, StoredKey, StoredKeyRing, KeyState } from './interfaces/key-store.interface.js';
 export type { KeyMetadata } from './interfaces/key-metadata.interface.js';
+export type {
+  EncryptionEvent,
+  EncryptionEventListener,
+  EncryptionOperationEvent,
+  KeyRotatedEvent,
+} from './interfaces/encryption-event.interface.js';

@@ -11,6 +11,7 @@ import type { DerivedKey } from './crypto/password-key-derivation.js';
 import { deriveKeyFromPassword } from './crypto/password-key-derivation.js';
 import type { RsaKeyPair } from './crypto/rsa-key-pair.js';
 import { generateRsaKeyPair } from './crypto/rsa-key-pair.js';
+import { EncryptionEvents } from './encryption-events.service.js';
 import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
 import { EncryptionConfigError, EncryptionError, EncryptionInputError } from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
@@ -33,7 +34,10 @@ export class KeyManagerService implements OnModuleInit {
   /** Rotations run one after another; each waits for the previous one to finish. */
   private rotationQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(@InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions) {}
+  constructor(
+    @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
+    private readonly events: EncryptionEvents,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     await this.reload();
@@ -113,7 +117,9 @@ export class KeyManagerService implements OnModuleInit {
       const next: StoredKeyRing = { revision: this.revision + 1, keys: [newKey, ...kept] };
       if (await this.options.keyStore.save(next, this.revision)) {
         this.adopt(next, new Map([[id, secret]]));
-        return toMetadata(this.loadedRing().active);
+        const key = toMetadata(this.loadedRing().active);
+        this.events.emit({ type: 'key-rotated', key });
+        return key;
       }
       secret.fill(0);
       // Another writer rotated first: take its ring and build on top of it.

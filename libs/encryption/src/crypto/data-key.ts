@@ -1,6 +1,5 @@
-import { hkdfSync } from 'node:crypto';
-
 import type { AeadCipher } from './aead.js';
+import { hkdfSha256 } from './hkdf.js';
 
 const HKDF_SALT = Buffer.from('nestjs-encryption/v1');
 
@@ -8,7 +7,7 @@ const HKDF_SALT = Buffer.from('nestjs-encryption/v1');
 export const COMMITMENT_SIZE = 32;
 
 function hkdf(secret: Buffer, info: string, length: number): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, HKDF_SALT, info, length));
+  return hkdfSha256(secret, HKDF_SALT, info, length);
 }
 
 /**

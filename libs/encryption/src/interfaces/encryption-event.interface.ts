@@ -1,0 +1,29 @@
+import type { KeyMetadata } from './key-metadata.interface.js';
+
+/** One `encrypt` or `decrypt` call. Carries sizes and ids only: never plaintext or key bytes. */
+export interface EncryptionOperationEvent {
+  type: 'operation';
+  operation: 'encrypt' | 'decrypt';
+  algorithm: string;
+  result: 'success' | 'failure';
+  /** `code` of the `EncryptionError` on failure. */
+  errorCode?: string;
+  durationSeconds: number;
+  /** Bytes of the encoded plaintext (before compression), when known. */
+  plaintextBytes?: number;
+  /** Bytes of the binary envelope, when known. */
+  ciphertextBytes?: number;
+  /** Compressed size divided by original size, when the payload was compressed. */
+  compressionRatio?: number;
+  /** The caller's explicit key didn't match and the ring's key by id was used instead. */
+  keyFallback?: boolean;
+}
+
+/** The active key changed. */
+export interface KeyRotatedEvent {
+  type: 'key-rotated';
+  key: KeyMetadata;
+}
+
+export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent;
+export type EncryptionEventListener = (event: EncryptionEvent) => void;
