@@ -6,6 +6,8 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^nestjs-encryption$': '<rootDir>/libs/encryption/src/index.ts',
+    // Optional integrations are subpath entry points so their peer dependencies stay optional.
+    '^nestjs-encryption/(.*)$': '<rootDir>/libs/encryption/src/$1/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },

@@ -34,4 +34,5 @@ export type {
   EncryptionEventListener,
   EncryptionOperationEvent,
   KeyRotatedEvent,
+  RequestRejectedEvent,
 } from './interfaces/encryption-event.interface.js';

@@ -25,5 +25,14 @@ export interface KeyRotatedEvent {
   key: KeyMetadata;
 }
 
-export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent;
+/** An HTTP request was refused because an encrypted field or body could not be decrypted. */
+export interface RequestRejectedEvent {
+  type: 'request-rejected';
+  /** Dotted path of the field, or `body` for a whole-body envelope. Never the value. */
+  field: string;
+  /** `code` of the underlying `EncryptionError`, e.g. `DECRYPTION_FAILED`, `KEY_NOT_FOUND`, `INVALID_TYPE`. */
+  reason: string;
+}
+
+export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent | RequestRejectedEvent;
 export type EncryptionEventListener = (event: EncryptionEvent) => void;
