@@ -66,9 +66,10 @@ export class KeyManagerService implements OnModuleInit {
 
   /** Metadata of every loaded key, newest first; never key bytes. */
   listKeys(): KeyMetadata[] {
+    const now = this.options.clock.now();
     return this.loadedRing()
       .all()
-      .map((key) => toMetadata(key));
+      .map((key) => toMetadata(key, now));
   }
 
   /**
@@ -102,7 +103,7 @@ export class KeyManagerService implements OnModuleInit {
 
   private async rotateNow(): Promise<KeyMetadata> {
     for (;;) {
-      const now = new Date();
+      const now = new Date(this.options.clock.now());
       const previous = this.ring?.all() ?? [];
       const id = `k${(previous[0]?.version ?? 0) + 1}-${randomBytes(KEY_ID_BYTES).toString('hex')}`;
       const secret = randomBytes(this.options.keySize);
@@ -117,7 +118,7 @@ export class KeyManagerService implements OnModuleInit {
       const next: StoredKeyRing = { revision: this.revision + 1, keys: [newKey, ...kept] };
       if (await this.options.keyStore.save(next, this.revision)) {
         this.adopt(next, new Map([[id, secret]]));
-        const key = toMetadata(this.loadedRing().active);
+        const key = toMetadata(this.loadedRing().active, now.getTime());
         this.events.emit({ type: 'key-rotated', key });
         return key;
       }
@@ -162,7 +163,7 @@ export class KeyManagerService implements OnModuleInit {
   }
 
   private unwrap(entry: StoredKey): Buffer {
-    const secret = unwrapKey(this.options.masterKey, entry.id, entry.wrappedKey);
+    const secret = entry.wrappedKey && unwrapKey(this.options.masterKey, entry.id, entry.wrappedKey);
     if (!secret) {
       throw new EncryptionConfigError(
         `Key ${entry.id} can't be unwrapped: the master key is wrong or the stored key was altered`,
@@ -177,13 +178,13 @@ export class KeyManagerService implements OnModuleInit {
   }
 }
 
-function toMetadata(key: ManagedKey): KeyMetadata {
+function toMetadata(key: ManagedKey, now: number): KeyMetadata {
   return {
     id: key.id,
     version: key.version,
     state: key.state,
     createdAt: key.createdAt,
-    ageMs: Date.now() - key.createdAt.getTime(),
+    ageMs: now - key.createdAt.getTime(),
     encryptions: key.usage.encryptions,
     decryptions: key.usage.decryptions,
     lastUsedAt: key.usage.lastUsedAt ? new Date(key.usage.lastUsedAt) : undefined,

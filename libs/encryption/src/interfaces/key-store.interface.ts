@@ -1,5 +1,12 @@
-/** Lifecycle state of a data key. */
-export type KeyState = 'active' | 'decrypt-only';
+/**
+ * Lifecycle of a data key:
+ * - `staged`: published for decryption only, waiting until every instance has loaded it;
+ * - `active`: the one key new ciphertexts are made with;
+ * - `decrypt-only`: a previous key, still decrypts;
+ * - `retired`: refuses decryption (like Vault's min_decryption_version), key bytes still stored;
+ * - `destroyed`: key bytes erased, metadata kept for the audit trail.
+ */
+export type KeyState = 'staged' | 'active' | 'decrypt-only' | 'retired' | 'destroyed';
 
 /** A data key as a store keeps it: metadata plus the key wrapped under the master key, never raw. */
 export interface StoredKey {
@@ -9,26 +16,77 @@ export interface StoredKey {
   /** ISO 8601 creation time; rotation age is measured from it, not from process uptime. */
   createdAt: string;
   state: KeyState;
-  /** Output of the key wrapper: the data key encrypted under the master key. */
-  wrappedKey: string;
+  /** The data key encrypted under the master key; absent once the key is destroyed. */
+  wrappedKey?: string;
+  /** ISO 8601 time of the last state change, when there was one. */
+  stateChangedAt?: string;
 }
 
 /** A whole key ring as stored. `revision` increases with every write and drives compare-and-set. */
 export interface StoredKeyRing {
   revision: number;
   keys: StoredKey[];
+  /**
+   * Verifies the master key without touching data keys: a value wrapped under the master key.
+   * A wrong master key is detected at boot from this, before anything is written.
+   */
+  masterKeyCheck?: string;
+  /** Salt of the passphrase-derived master key (base64), when the master key comes from a passphrase. */
+  masterKeySalt?: string;
+}
+
+/** What one instance reported in its last heartbeat. */
+export interface InstanceHeartbeat {
+  instanceId: string;
+  /** Ring revision the instance has loaded. */
+  revision: number;
+  /** ISO 8601 time of the heartbeat. */
+  at: string;
+}
+
+/** Usage counted since the last flush, added to the stored totals. */
+export interface KeyUsageDelta {
+  keyId: string;
+  encryptions: number;
+  decryptions: number;
+  /** Epoch milliseconds of the last use in this batch. */
+  lastUsedAt: number;
+}
+
+/** Persisted usage totals of one key. */
+export interface StoredKeyUsage {
+  encryptions: number;
+  decryptions: number;
+  lastUsedAt: number;
 }
 
 /**
- * Where the key ring lives. Implementations must make `save` a compare-and-set so that concurrent
- * writers (threads, processes, instances) can never lose each other's keys.
+ * Where the key ring lives. `load` and the compare-and-set `save` are required; the optional members
+ * let a shared store (PostgreSQL, Redis) coordinate many instances.
  */
 export interface KeyStore {
   /** The stored ring, or `undefined` when nothing has been stored yet. */
   load(): Promise<StoredKeyRing | undefined>;
   /**
-   * Writes `ring` only if the stored revision still equals `expectedRevision` (0 for "nothing stored").
-   * Resolves `false`, writing nothing, when another writer got there first.
+   * Writes `ring` only if the stored revision still equals `expectedRevision` (0 for "nothing stored"),
+   * atomically. Resolves `false`, writing nothing, when another writer got there first.
    */
   save(ring: StoredKeyRing, expectedRevision: number): Promise<boolean>;
+  /**
+   * Calls `onChange` soon after any instance saves a new ring (PostgreSQL LISTEN/NOTIFY, Redis pub/sub).
+   * Resolves to a function that stops watching.
+   */
+  watch?(onChange: (revision: number) => void): Promise<() => Promise<void>>;
+  /** Records that `instanceId` holds `revision`; entries older than `ttlMs` count as gone. */
+  heartbeat?(beat: InstanceHeartbeat, ttlMs: number): Promise<void>;
+  /** Live instances (heartbeat within its TTL). */
+  instances?(): Promise<InstanceHeartbeat[]>;
+  /** Adds usage deltas to the stored totals (called in batches, not per operation). */
+  addUsage?(deltas: KeyUsageDelta[]): Promise<void>;
+  /** Stored usage totals by key id. */
+  loadUsage?(): Promise<Record<string, StoredKeyUsage>>;
+  /** Cheap reachability check for health; throws when the store is unreachable. */
+  ping?(): Promise<void>;
+  /** Releases connections the store opened itself (not ones it was given). */
+  close?(): Promise<void>;
 }
