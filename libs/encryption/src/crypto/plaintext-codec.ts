@@ -30,13 +30,27 @@ export function encodePlaintext(value: Plaintext): EncodedPlaintext {
     return { type: PayloadType.Bytes, bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
   }
   if (value === null || typeof value === 'boolean' || typeof value === 'object') {
-    return { type: PayloadType.Json, bytes: Buffer.from(JSON.stringify(value), 'utf8') };
+    return { type: PayloadType.Json, bytes: Buffer.from(stringifyJson(value), 'utf8') };
   }
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new UnencodableValueError('non-finite number');
     return { type: PayloadType.Json, bytes: Buffer.from(JSON.stringify(value), 'utf8') };
   }
   throw new UnencodableValueError(typeof value);
+}
+
+/** `JSON.stringify` for objects, whose nested values can still have no JSON form. */
+function stringifyJson(value: JsonValue): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    // A nested BigInt or a circular reference. The original error is dropped: a throwing `toJSON` could quote the data.
+    throw new UnencodableValueError(error instanceof TypeError && error.message.includes('BigInt') ? 'bigint' : 'object');
+  }
+  // `toJSON` can make a top-level object disappear (`undefined`), which has no byte form either.
+  if (text === undefined) throw new UnencodableValueError('undefined');
+  return text;
 }
 
 export function decodePlaintext(type: PayloadType, bytes: Buffer): Plaintext {
