@@ -16,5 +16,28 @@ export const MESSAGES = {
   INVALID_BASE64: 'Value is not valid base64',
   EMPTY_PASSWORD: 'A password must be a non-empty string or Buffer',
   SALT_TOO_SHORT: (size: number) => `A salt must be at least ${size} bytes`,
+  KEY_RETIRED: 'The key of this ciphertext is retired and refuses decryption',
+  MASTER_KEY_MISMATCH:
+    'The configured master key does not match the key store (wrong key or wrong store); nothing was written',
+  MASTER_KEY_REQUIRED:
+    'A persistent key store needs a master key: set masterKey (32 bytes, base64) or masterKeyPassphrase',
+  STORE_UNAVAILABLE: (operation: string) =>
+    `The key store is unavailable; ${operation} will be retried when it is back`,
+  KEY_UNKNOWN_ID: (id: string) => `No key with id ${id}`,
+  KEY_BAD_STATE: (id: string, state: string, operation: string) => `Key ${id} is ${state} and can't be ${operation}`,
   KEY_RING_NOT_READY: 'The key ring is not loaded yet: wait for the module to initialise',
+  INVALID_FERNET_KEY: 'A Fernet key must be 32 bytes: url-safe base64 with padding (44 characters) or raw bytes',
+  NO_FERNET_KEYS: 'At least one Fernet key is required',
+  INVALID_FERNET_IV: 'A Fernet IV must be 16 bytes',
+  INVALID_FERNET_TIME: 'A Fernet timestamp must be a valid date no earlier than 1970-01-01',
+  INVALID_FERNET_TTL: 'A Fernet TTL must be a non-negative whole number of seconds',
+  NOT_BYTES: 'The data must be a Buffer or Uint8Array',
+  INVALID_RSA_KEY: (kind: 'public' | 'private', minBits: number) =>
+    `Expected an RSA ${kind} key (KeyObject, PEM or JWK) of at least ${minBits} bits`,
+  RSA_OAEP_MESSAGE_TOO_LONG: (max: number) => `RSA-OAEP with this key can encrypt at most ${max} bytes`,
+  UNSUPPORTED_JWE_ALGORITHM: (supported: readonly string[]) =>
+    `Unsupported JWE key management algorithm: expected one of ${supported.join(', ')}`,
+  INVALID_JWE_KEY: (alg: string) => `The key can't be used for JWE ${alg}`,
+  INVALID_JWE_KID: 'A JWE key id (kid) must be a non-empty string',
+  INVALID_JWKS_KEY: 'Only RSA, EC and OKP public keys with a kid can be published in a JWKS',
 } as const;
