@@ -25,6 +25,8 @@ export type {
   EncryptionAlgorithm,
   KeyRetentionPolicy,
   PaddingScheme,
+  ScheduledRotationOptions,
+  EncryptionClock,
 } from './interfaces/encryption-module-options.interface.js';
 export type { EncryptOptions, DecryptOptions, EncryptionContext } from './interfaces/encryption-call-options.interface.js';
 export type { KeyStore, StoredKey, StoredKeyRing, KeyState } from './interfaces/key-store.interface.js';

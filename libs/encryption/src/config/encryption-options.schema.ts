@@ -14,10 +14,17 @@ import { AEAD_CIPHERS } from '../crypto/aead.js';
 
 export const ALGORITHMS = AEAD_CIPHERS.map((cipher) => cipher.name);
 export const MIN_PBKDF2_ITERATIONS = 100_000;
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 class KeyRetentionSchema {
   @IsOptional() @IsInt() @Min(0) maxPreviousKeys?: number;
   @IsOptional() @IsInt() @IsPositive() maxAgeMs?: number;
+}
+
+class ScheduledRotationSchema {
+  @IsBoolean() enabled!: boolean;
+  // setInterval treats larger delays as 1 ms.
+  @IsInt() @IsPositive() @Max(MAX_TIMER_DELAY_MS) checkIntervalMs!: number;
 }
 
 /** class-validator rules for the scalar options; checked once at boot by `resolveEncryptionOptions`. */
@@ -36,4 +43,5 @@ export class EncryptionOptionsSchema {
   @IsIn([2048, 3072, 4096]) rsaKeySize!: number;
   @IsIn(['PKCS7']) paddingScheme!: string;
   @ValidateNested() @Type(() => KeyRetentionSchema) keyRetention!: KeyRetentionSchema;
+  @ValidateNested() @Type(() => ScheduledRotationSchema) scheduledRotation!: ScheduledRotationSchema;
 }

@@ -8,6 +8,7 @@ import { fromBase64 } from '../crypto/base64.js';
 import { EncryptionConfigError } from '../errors/encryption.errors.js';
 import { MESSAGES } from '../errors/encryption.messages.js';
 import type {
+  EncryptionClock,
   EncryptionModuleOptions,
   ResolvedEncryptionOptions,
 } from '../interfaces/encryption-module-options.interface.js';
@@ -16,6 +17,8 @@ import { EncryptionOptionsSchema } from './encryption-options.schema.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const MASTER_KEY_SIZE = 32;
+
+export const SYSTEM_CLOCK: EncryptionClock = Object.freeze({ now: () => Date.now() });
 
 export const DEFAULT_ENCRYPTION_OPTIONS = {
   keySize: 32,
@@ -32,6 +35,7 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
   rsaKeySize: 2048,
   paddingScheme: 'PKCS7',
   keyRetention: {},
+  scheduledRotation: { enabled: true, checkIntervalMs: 60_000 },
 } as const satisfies EncryptionModuleOptions;
 
 /**
@@ -39,8 +43,12 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
  * `EncryptionConfigError` that names every bad field and what it allows.
  */
 export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}): ResolvedEncryptionOptions {
-  const { masterKey, keyStore, ...scalars } = options;
-  const merged = { ...DEFAULT_ENCRYPTION_OPTIONS, ...withoutUndefined(scalars) };
+  const { masterKey, keyStore, clock, ...scalars } = options;
+  const merged = {
+    ...DEFAULT_ENCRYPTION_OPTIONS,
+    ...withoutUndefined(scalars),
+    scheduledRotation: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.scheduledRotation, scalars.scheduledRotation),
+  };
   const problems = validateSync(plainToInstance(EncryptionOptionsSchema, merged), {
     forbidUnknownValues: true,
     whitelist: true,
@@ -51,12 +59,16 @@ export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}):
   if (keyStore !== undefined && (typeof keyStore?.load !== 'function' || typeof keyStore?.save !== 'function')) {
     problems.push('keyStore must implement KeyStore (load and save)');
   }
+  if (clock !== undefined && typeof clock?.now !== 'function') {
+    problems.push('clock must have a now() method returning epoch milliseconds');
+  }
   if (problems.length) throw new EncryptionConfigError(MESSAGES.INVALID_CONFIG(problems));
 
   return {
     ...(merged as Omit<ResolvedEncryptionOptions, 'masterKey' | 'keyStore'>),
     masterKey: resolvedMasterKey,
     keyStore: keyStore ?? new InMemoryKeyStore(),
+    clock: clock ?? SYSTEM_CLOCK,
   };
 }
 
@@ -76,6 +88,13 @@ function describe(error: ValidationError, parent = ''): string[] {
     message.startsWith(error.property) ? `${parent ? parent + '.' : ''}${message}` : `${path}: ${message}`,
   );
   return [...own, ...(error.children ?? []).flatMap((child) => describe(child, path))];
+}
+
+/** Fills a nested options object's missing fields; anything that isn't an object is left for validation to reject. */
+function withDefaults<T extends object>(defaults: T, value: unknown): unknown {
+  if (value === undefined) return { ...defaults };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return { ...defaults, ...withoutUndefined(value) };
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

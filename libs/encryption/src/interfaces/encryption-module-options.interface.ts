@@ -13,6 +13,22 @@ export interface KeyRetentionPolicy {
   maxAgeMs?: number;
 }
 
+/** Where the library reads the time, in epoch milliseconds. Replace it to control key ages in tests. */
+export interface EncryptionClock {
+  now(): number;
+}
+
+/**
+ * Scheduled rotation, performed by `EncryptionSchedulingModule` from `nestjs-encryption/scheduling`
+ * (ignored when that module isn't imported).
+ */
+export interface ScheduledRotationOptions {
+  /** Check the active key's age on a schedule and rotate it once it reaches `keyRotationInterval`. @default true */
+  enabled?: boolean;
+  /** Milliseconds between two checks; a failed rotation is retried at the next one. 1 to 2^31-1. @default 60000 */
+  checkIntervalMs?: number;
+}
+
 /** Options of `EncryptionModule.forRoot()` / `forRootAsync()`. Every field is optional. */
 export interface EncryptionModuleOptions {
   /** Bytes of each generated data key (input to HKDF, so 64 works with every algorithm). 32 or 64. @default 32 */
@@ -50,12 +66,20 @@ export interface EncryptionModuleOptions {
   masterKey?: Buffer | string;
   /** Where the key ring is kept. @default an `InMemoryKeyStore` */
   keyStore?: KeyStore;
+  /** How `EncryptionSchedulingModule` checks and rotates the active key. @default `{ enabled: true, checkIntervalMs: 60000 }` */
+  scheduledRotation?: ScheduledRotationOptions;
+  /** Time source for key creation times and ages. @default the system clock (`Date.now()`) */
+  clock?: EncryptionClock;
 }
 
 /** Options after defaults are applied and validated: what the services read. */
 export interface ResolvedEncryptionOptions
-  extends Required<Omit<EncryptionModuleOptions, 'masterKey' | 'keyStore' | 'keyRetention'>> {
+  extends Required<
+    Omit<EncryptionModuleOptions, 'masterKey' | 'keyStore' | 'keyRetention' | 'scheduledRotation' | 'clock'>
+  > {
   keyRetention: KeyRetentionPolicy;
+  scheduledRotation: Required<ScheduledRotationOptions>;
+  clock: EncryptionClock;
   masterKey: Buffer;
   keyStore: KeyStore;
 }
