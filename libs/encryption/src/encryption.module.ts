@@ -5,6 +5,7 @@ import { ENCRYPTION_OPTIONS } from './encryption.constants.js';
 import { EncryptionEvents } from './encryption-events.service.js';
 import { ConfigurableModuleClass, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
 import { EncryptionService } from './encryption.service.js';
+import { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
 import { KeyManagerService } from './key-manager.service.js';
 
 /**
@@ -17,7 +18,8 @@ import { KeyManagerService } from './key-manager.service.js';
     EncryptionEvents,
     KeyManagerService,
     EncryptionService,
+    FieldEncryptionService,
   ],
-  exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService],
+  exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService, FieldEncryptionService],
 })
 export class EncryptionModule extends ConfigurableModuleClass {}

@@ -38,3 +38,19 @@ export type {
   KeyRotatedEvent,
   RequestRejectedEvent,
 } from './interfaces/encryption-event.interface.js';
+
+// Field-level encryption
+export { Encrypted } from './decorators/encrypted.decorator.js';
+export { EncryptedBody } from './decorators/encrypted-body.decorator.js';
+export { EncryptionInterceptor } from './interceptors/encryption.interceptor.js';
+export { EncryptedResponseInterceptor } from './interceptors/encrypted-response.interceptor.js';
+export { EncryptedRequestInterceptor } from './interceptors/encrypted-request.interceptor.js';
+export { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
+export { EncryptedFieldError } from './field-encryption/encrypted-field.error.js';
+export { EncryptedFieldException } from './field-encryption/encrypted-field.exception.js';
+export { ENCRYPTED_FIELDS_METADATA, ENCRYPTED_BODY_METADATA, ENCRYPTION_INTERCEPTOR_OPTIONS } from './encryption.constants.js';
+export type { DecryptFieldsOptions } from './field-encryption/field-encryption.service.js';
+export type { EncryptedFieldRejection } from './field-encryption/encrypted-field.error.js';
+export type { EncryptedFieldRejectionBody } from './field-encryption/encrypted-field.exception.js';
+export type { EncryptedFieldOptions, EncryptedBodyOptions } from './interfaces/encrypted-field-options.interface.js';
+export type { EncryptionInterceptorOptions } from './interfaces/encryption-interceptor-options.interface.js';
