@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import { plainToInstance } from 'class-transformer';
 import type { ValidationError } from 'class-validator';
-import { validateSync } from 'class-validator';
+import { getMetadataStorage, validateSync } from 'class-validator';
 
 import { fromBase64 } from '../crypto/base64.js';
 import { EncryptionConfigError } from '../errors/encryption.errors.js';
@@ -84,10 +84,27 @@ function resolveMasterKey(masterKey: Buffer | string | undefined, problems: stri
 
 function describe(error: ValidationError, parent = ''): string[] {
   const path = parent ? `${parent}.${error.property}` : error.property;
-  const own = Object.values(error.constraints ?? {}).map((message) =>
-    message.startsWith(error.property) ? `${parent ? parent + '.' : ''}${message}` : `${path}: ${message}`,
+  const own = Object.entries(error.constraints ?? {}).map(([constraint, message]) =>
+    constraint === 'whitelistValidation'
+      ? `${path} is not an option (known: ${knownOptions(error.target, parent).join(', ')})`
+      : message.startsWith(error.property)
+        ? `${parent ? parent + '.' : ''}${message}`
+        : `${path}: ${message}`,
   );
   return [...own, ...(error.children ?? []).flatMap((child) => describe(child, path))];
+}
+
+/** Options taken out before schema validation, so the schema doesn't list them. */
+const OPTIONS_OUTSIDE_SCHEMA = ['masterKey', 'keyStore', 'clock'];
+
+/** The option names a (nested) schema object accepts, to suggest them for a misspelt one. */
+function knownOptions(target: object | undefined, parent: string): string[] {
+  const names = target
+    ? getMetadataStorage()
+        .getTargetValidationMetadatas(target.constructor, '', true, false)
+        .map((metadata) => metadata.propertyName)
+    : [];
+  return [...new Set([...names, ...(parent ? [] : OPTIONS_OUTSIDE_SCHEMA)])];
 }
 
 /** Fills a nested options object's missing fields; anything that isn't an object is left for validation to reject. */
