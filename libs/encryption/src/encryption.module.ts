@@ -6,6 +6,7 @@ import { EncryptionEvents } from './encryption-events.service.js';
 import { ConfigurableModuleClass, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
 import { EncryptionService } from './encryption.service.js';
 import { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
+import { EncryptionInterceptor } from './interceptors/encryption.interceptor.js';
 import { KeyManagerService } from './key-manager.service.js';
 
 /**
@@ -19,7 +20,8 @@ import { KeyManagerService } from './key-manager.service.js';
     KeyManagerService,
     EncryptionService,
     FieldEncryptionService,
+    EncryptionInterceptor,
   ],
-  exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService, FieldEncryptionService],
+  exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService, FieldEncryptionService, EncryptionInterceptor],
 })
 export class EncryptionModule extends ConfigurableModuleClass {}
