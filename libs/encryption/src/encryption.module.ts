@@ -1,9 +1,11 @@
+import type { DynamicModule } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 
 import { resolveEncryptionOptions } from './config/resolve-encryption-options.js';
 import { ENCRYPTION_OPTIONS } from './encryption.constants.js';
+import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
-import { ConfigurableModuleClass, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
+import { ConfigurableModuleClass, OPTIONS_TYPE, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
 import { EncryptionService } from './encryption.service.js';
 import { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
 import { EncryptionInterceptor } from './interceptors/encryption.interceptor.js';
@@ -17,6 +19,7 @@ import { KeyManagerService } from './key-manager.service.js';
   providers: [
     { provide: ENCRYPTION_OPTIONS, useFactory: resolveEncryptionOptions, inject: [RAW_ENCRYPTION_OPTIONS] },
     EncryptionEvents,
+    EncryptionAuditor,
     KeyManagerService,
     EncryptionService,
     FieldEncryptionService,
@@ -24,4 +27,9 @@ import { KeyManagerService } from './key-manager.service.js';
   ],
   exports: [ENCRYPTION_OPTIONS, EncryptionEvents, KeyManagerService, EncryptionService, FieldEncryptionService, EncryptionInterceptor],
 })
-export class EncryptionModule extends ConfigurableModuleClass {}
+export class EncryptionModule extends ConfigurableModuleClass {
+  /** Every option has a default, so `forRoot()` alone gives a working module. */
+  static forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+}

@@ -19,6 +19,7 @@ import {
   EncryptionError,
   EncryptionInputError,
   KeyNotFoundError,
+  KeyRetiredError,
 } from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
 import type {
@@ -27,6 +28,7 @@ import type {
   EncryptOptions,
 } from './interfaces/encryption-call-options.interface.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
+import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
 import type { EncryptionOperationEvent } from './interfaces/encryption-event.interface.js';
 import { KeyManagerService } from './key-manager.service.js';
@@ -48,6 +50,7 @@ export class EncryptionService {
     @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
     private readonly keyManager: KeyManagerService,
     private readonly events: EncryptionEvents,
+    private readonly auditor: EncryptionAuditor,
   ) {
     this.cipher = aeadByName(options.algorithm);
     this.codec = CODEC_BY_ALGORITHM[options.compressionAlgorithm];
@@ -113,11 +116,26 @@ export class EncryptionService {
   }
 
   private async unseal(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
+    try {
+      return await this.unsealOrThrow(input, options, stats);
+    } catch (error) {
+      if (error instanceof DecryptionError) this.auditor.decryptionFailed();
+      throw error;
+    }
+  }
+
+  private async unsealOrThrow(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
     const bytes = toBytes(input);
     const envelope = parseEnvelope(bytes);
     if (!envelope) throw new DecryptionError();
     const context = contextBytes(options.context);
-    const plaintext = this.open(envelope, context, options.key, stats);
+    let plaintext = this.open(envelope, context, options.key, stats);
+    if (!plaintext) {
+      // Maybe another instance just made this key: reload (rate-limited) and look once more.
+      await this.keyManager.reloadForUnknownKey();
+      plaintext = this.open(envelope, context, options.key, stats);
+      if (!plaintext) throw new KeyNotFoundError(envelope.keyId);
+    }
     if (stats) stats.ciphertextBytes = bytes.length;
 
     if (envelope.codec === CompressionCodec.None) {
@@ -163,7 +181,8 @@ export class EncryptionService {
     }
   }
 
-  private open(envelope: Envelope, context: Buffer, explicitKey: Buffer | undefined, stats?: OperationStats): Buffer {
+  /** The plaintext, or `undefined` when no loaded key has the envelope's key id. */
+  private open(envelope: Envelope, context: Buffer, explicitKey: Buffer | undefined, stats?: OperationStats): Buffer | undefined {
     if (stats) stats.algorithm = envelope.cipher.name;
     const aad = context.length ? Buffer.concat([envelope.header, context]) : envelope.header;
     if (explicitKey) {
@@ -173,7 +192,8 @@ export class EncryptionService {
       if (stats) stats.keyFallback = true;
     }
     const managed = this.keyManager.findKey(envelope.keyId);
-    if (!managed) throw new KeyNotFoundError(envelope.keyId);
+    if (!managed) return undefined;
+    if (!managed.dataKey) throw new KeyRetiredError(envelope.keyId);
     if (!timingSafeEqual(managed.dataKey.commitment, envelope.commitment)) throw new DecryptionError();
     const plaintext = openWith(envelope, managed.dataKey, aad);
     recordUse(managed, 'decryptions');

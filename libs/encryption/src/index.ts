@@ -1,6 +1,8 @@
 export { EncryptionModule } from './encryption.module.js';
 export { EncryptionService } from './encryption.service.js';
 export { KeyManagerService } from './key-manager.service.js';
+export type { KeyStoreStatus, KeyRingFleetStatus } from './key-manager.service.js';
+export { EncryptionAuditor } from './encryption-audit.service.js';
 export { EncryptionEvents } from './encryption-events.service.js';
 export { ENCRYPTION_OPTIONS } from './encryption.constants.js';
 export { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
@@ -11,6 +13,10 @@ export {
   EncryptionError,
   DecryptionError,
   KeyNotFoundError,
+  KeyRetiredError,
+  KeyStoreUnavailableError,
+  MasterKeyMismatchError,
+  KeyStateError,
   DecompressionLimitError,
   EncryptionInputError,
   EncryptionConfigError,
@@ -29,7 +35,15 @@ export type {
   EncryptionClock,
 } from './interfaces/encryption-module-options.interface.js';
 export type { EncryptOptions, DecryptOptions, EncryptionContext } from './interfaces/encryption-call-options.interface.js';
-export type { KeyStore, StoredKey, StoredKeyRing, KeyState } from './interfaces/key-store.interface.js';
+export type {
+  KeyStore,
+  StoredKey,
+  StoredKeyRing,
+  KeyState,
+  InstanceHeartbeat,
+  KeyUsageDelta,
+  StoredKeyUsage,
+} from './interfaces/key-store.interface.js';
 export type { KeyMetadata } from './interfaces/key-metadata.interface.js';
 export type {
   EncryptionEvent,
@@ -37,6 +51,8 @@ export type {
   EncryptionOperationEvent,
   KeyRotatedEvent,
   RequestRejectedEvent,
+  AuditEvent,
+  AuditAction,
 } from './interfaces/encryption-event.interface.js';
 
 // Field-level encryption

@@ -1,75 +1,218 @@
 import { randomBytes } from 'node:crypto';
 
-import type { OnModuleInit } from '@nestjs/common';
+import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 
+import { fromBase64, toBase64 } from './crypto/base64.js';
 import { DataKey } from './crypto/data-key.js';
-import type { ManagedKey } from './crypto/key-ring.js';
+import type { ActiveKey, ManagedKey } from './crypto/key-ring.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { unwrapKey, wrapKey } from './crypto/key-wrap.js';
+import { deriveMasterKey, makeMasterKeyCheck, MASTER_KEY_SIZE, masterKeyMatches } from './crypto/master-key.js';
 import type { DerivedKey } from './crypto/password-key-derivation.js';
 import { deriveKeyFromPassword } from './crypto/password-key-derivation.js';
 import type { RsaKeyPair } from './crypto/rsa-key-pair.js';
 import { generateRsaKeyPair } from './crypto/rsa-key-pair.js';
-import { EncryptionEvents } from './encryption-events.service.js';
 import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
-import { EncryptionConfigError, EncryptionError, EncryptionInputError } from './errors/encryption.errors.js';
+import { EncryptionAuditor } from './encryption-audit.service.js';
+import { EncryptionEvents } from './encryption-events.service.js';
+import {
+  EncryptionConfigError,
+  EncryptionError,
+  EncryptionInputError,
+  KeyStateError,
+  KeyStoreUnavailableError,
+  MasterKeyMismatchError,
+} from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
 import type { KeyMetadata } from './interfaces/key-metadata.interface.js';
-import type { StoredKey, StoredKeyRing } from './interfaces/key-store.interface.js';
+import type { InstanceHeartbeat, KeyState, StoredKey, StoredKeyRing } from './interfaces/key-store.interface.js';
+import { KeyUsageTracker } from './key-usage-tracker.js';
+import { InMemoryKeyStore } from './stores/in-memory-key.store.js';
 
 const KEY_ID_BYTES = 8;
+const USABLE: ReadonlySet<KeyState> = new Set(['staged', 'active', 'decrypt-only']);
+
+/** Where the store stands, for health checks. */
+export interface KeyStoreStatus {
+  reachable: boolean;
+  /** Error code of the last failure while unreachable; never a message that could carry secrets. */
+  lastError?: string;
+  /** ISO 8601 time the store was last reached. */
+  lastContactAt?: string;
+  /** A rotation that failed on the store and will be retried. */
+  rotationPending: boolean;
+}
+
+/** This instance and the others sharing the store, for health checks. */
+export interface KeyRingFleetStatus {
+  instanceId: string;
+  revision: number;
+  /** Live instances as the store reports them; `undefined` when the store has no heartbeats. */
+  instances?: InstanceHeartbeat[];
+  /** Live instances holding another revision than this one. */
+  disagreeing: InstanceHeartbeat[];
+}
 
 /**
- * Owns the key ring: loads it from the key store at boot, rotates it, and hands keys to
- * `EncryptionService`. Key bytes never leave this service except as `DataKey`s in memory.
+ * Owns the key ring: loads it from the key store at boot, rotates it without races across any number
+ * of instances, moves keys through their lifecycle, and hands keys to `EncryptionService`. Key bytes
+ * leave this service only as `DataKey`s in memory, and reach the store only wrapped under the master key.
+ *
+ * Rotation is two compare-and-set writes on the stored ring: a new key is first published `staged`
+ * (decrypt-only everywhere), then promoted to `active` once every live instance has loaded it, or
+ * after `keyPropagation.delayMs`. So no instance meets a ciphertext whose key it hasn't loaded.
  */
 @Injectable()
-export class KeyManagerService implements OnModuleInit {
+export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
   private ring?: KeyRing;
-  private revision = 0;
-  /** The stored (wrapped) form of each loaded key, reused when the next ring is written. */
-  private storedById = new Map<string, StoredKey>();
-  /** Rotations run one after another; each waits for the previous one to finish. */
-  private rotationQueue: Promise<unknown> = Promise.resolve();
+  private stored?: StoredKeyRing;
+  private masterKey?: Buffer;
+  /** Writes (rotations, lifecycle changes, rewraps) run one after another in this process. */
+  private writeQueue: Promise<unknown> = Promise.resolve();
+  private readonly usage = new KeyUsageTracker();
+  private status: KeyStoreStatus = { reachable: true, rotationPending: false };
+  /** Salt of a passphrase-derived master key, stored with the first ring. */
+  private masterKeySalt?: Buffer;
+  private timer?: NodeJS.Timeout;
+  private stopWatching?: () => Promise<void>;
+  private lastUnknownKeyReload = 0;
+  private unknownKeyReload?: Promise<void>;
+  private tickRunning = false;
 
   constructor(
     @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
     private readonly events: EncryptionEvents,
+    private readonly auditor: EncryptionAuditor,
   ) {}
 
+  /** Identifies this process in heartbeats and audit records. */
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
   async onModuleInit(): Promise<void> {
-    await this.reload();
-    if (!this.ring) await this.rotate();
+    const store = this.options.keyStore;
+    const stored = await this.storeCall('load', () => store.load());
+    this.masterKey = await this.resolveMasterKey(stored);
+    if (stored) this.adopt(stored);
+    else await this.createFirstKey();
+    if (store.loadUsage) {
+      const totals = await this.tryStore('load usage', () => store.loadUsage!());
+      if (totals) this.usage.setStoredTotals(totals);
+    }
+    if (store.watch) {
+      this.stopWatching = await this.tryStore('watch', () =>
+        store.watch!((revision) => {
+          // Heartbeat right away, so a rotating instance waiting on this one can promote sooner.
+          if (revision > (this.stored?.revision ?? 0)) void this.reloadQuietly().then(() => this.heartbeat());
+        }),
+      );
+    }
+    await this.heartbeat();
+    this.timer = setInterval(() => void this.tick(), this.options.keyPropagation.heartbeatIntervalMs);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.writeQueue;
+    await this.flushUsage();
+    await this.stopWatching?.().catch(() => undefined);
+    await this.options.keyStore.close?.().catch(() => undefined);
   }
 
   /** The key new ciphertexts are made with. */
-  get activeKey(): ManagedKey {
+  get activeKey(): ActiveKey {
     return this.loadedRing().active;
   }
 
-  /** Any loaded key by id, in O(1): the active one or a retained previous one. */
+  /** Any loaded key by id, in O(1), whatever its state (check `dataKey` before use). */
   findKey(id: string): ManagedKey | undefined {
     return this.loadedRing().find(id);
   }
 
-  /**
-   * Makes a new active key; the previous active key becomes decrypt-only and the retention policy
-   * drops keys beyond it. Concurrent calls are queued, each producing exactly one new version.
-   */
-  rotate(): Promise<KeyMetadata> {
-    const rotation = this.rotationQueue.then(() => this.rotateNow());
-    this.rotationQueue = rotation.catch(() => undefined);
-    return rotation;
+  /** Revision of the stored ring this instance holds. */
+  get revision(): number {
+    return this.stored?.revision ?? 0;
   }
 
-  /** Metadata of every loaded key, newest first; never key bytes. */
+  /**
+   * Makes a new active key; the previous one becomes decrypt-only and the retention policy retires
+   * keys beyond it. Calls in one process are queued, each producing one new version. Instances that
+   * rotate at the same moment through a shared store produce exactly one new key, which all adopt.
+   * Rejects with `KeyStoreUnavailableError` when the store is down; the rotation is then retried in
+   * the background until it succeeds.
+   */
+  rotate(): Promise<KeyMetadata> {
+    return this.enqueue(() => this.rotateNow(this.activeKey.id));
+  }
+
+  /**
+   * Rotates only if the active key is older than `maxAgeMs` (or encrypted more than
+   * `maxEncryptionsPerKey` times), checked again after loading the store's ring, so a fleet of
+   * schedulers produces one rotation per interval. Resolves `undefined` when no rotation was due.
+   */
+  rotateIfDue(maxAgeMs = this.options.keyRotationInterval): Promise<KeyMetadata | undefined> {
+    return this.enqueue(async () => {
+      await this.reload();
+      if (!this.rotationDue(maxAgeMs, this.now())) return undefined;
+      return this.rotateNow(this.activeKey.id);
+    });
+  }
+
+  /** Retires a previous key: it stays stored but refuses decryption until restored. */
+  retireKey(id: string): Promise<KeyMetadata> {
+    return this.changeState(id, 'retired', ['decrypt-only'], 'retired');
+  }
+
+  /** Lets a retired key decrypt again. */
+  restoreKey(id: string): Promise<KeyMetadata> {
+    return this.changeState(id, 'decrypt-only', ['retired'], 'restored');
+  }
+
+  /** Erases a retired or previous key's bytes for good; its metadata stays for the audit trail. */
+  destroyKey(id: string): Promise<KeyMetadata> {
+    return this.changeState(id, 'destroyed', ['decrypt-only', 'retired'], 'destroyed');
+  }
+
+  /**
+   * Re-wraps every stored key under a new master key (32 bytes or base64, or `{ passphrase }`) in one
+   * compare-and-set write: a crash leaves the old or the new wrapping, never neither. Data encrypted
+   * with the keys is untouched. Other instances must be restarted with the new master key.
+   */
+  rewrapMasterKey(newMasterKey: Buffer | string | { passphrase: string }): Promise<void> {
+    return this.enqueue(async () => {
+      const next = typeof newMasterKey === 'object' && !Buffer.isBuffer(newMasterKey)
+        ? await deriveMasterKey(newMasterKey.passphrase)
+        : { key: parseMasterKey(newMasterKey), salt: undefined };
+      for (;;) {
+        const current = this.currentStored();
+        const keys = current.keys.map((key) =>
+          key.wrappedKey ? { ...key, wrappedKey: wrapKey(next.key, key.id, this.unwrap(key)) } : key,
+        );
+        const ring: StoredKeyRing = {
+          revision: current.revision + 1,
+          keys,
+          masterKeyCheck: makeMasterKeyCheck(next.key),
+          ...(next.salt ? { masterKeySalt: toBase64(next.salt) } : {}),
+        };
+        if (await this.save(ring, current.revision)) {
+          this.masterKey = next.key;
+          this.auditor.record('master-key-rewrapped', undefined, { keys: keys.length, revision: ring.revision });
+          return;
+        }
+        await this.reload();
+      }
+    });
+  }
+
+  /** Metadata of every key, newest first, with usage totals across instances; never key bytes. */
   listKeys(): KeyMetadata[] {
-    const now = this.options.clock.now();
     return this.loadedRing()
       .all()
-      .map((key) => toMetadata(key, now));
+      .map((key) => this.toMetadata(key));
   }
 
   /**
@@ -95,56 +238,217 @@ export class KeyManagerService implements OnModuleInit {
     return generateRsaKeyPair(this.options.rsaKeySize);
   }
 
-  /** Replaces the loaded ring with the store's, keeping usage counters of keys that are still there. */
+  /** Replaces the loaded ring with the store's when the store has a newer one. */
   async reload(): Promise<void> {
-    const stored = await this.options.keyStore.load();
-    if (stored) this.adopt(stored);
+    const stored = await this.storeCall('load', () => this.options.keyStore.load());
+    if (stored && stored.revision !== this.stored?.revision) this.adopt(stored);
   }
 
-  private async rotateNow(): Promise<KeyMetadata> {
-    for (;;) {
-      const now = new Date(this.options.clock.now());
-      const previous = this.ring?.all() ?? [];
-      const id = `k${(previous[0]?.version ?? 0) + 1}-${randomBytes(KEY_ID_BYTES).toString('hex')}`;
-      const secret = randomBytes(this.options.keySize);
-      const newKey: StoredKey = {
-        id,
-        version: (previous[0]?.version ?? 0) + 1,
-        createdAt: now.toISOString(),
-        state: 'active',
-        wrappedKey: wrapKey(this.options.masterKey, id, secret),
-      };
-      const kept = this.retain(previous, now).map((key) => this.toStored(key));
-      const next: StoredKeyRing = { revision: this.revision + 1, keys: [newKey, ...kept] };
-      if (await this.options.keyStore.save(next, this.revision)) {
-        this.adopt(next, new Map([[id, secret]]));
-        const key = toMetadata(this.loadedRing().active, now.getTime());
-        this.events.emit({ type: 'key-rotated', key });
-        return key;
+  /**
+   * Called when a ciphertext names an unknown key: reloads the ring, at most once per
+   * `unknownKeyReloadIntervalMs` however many such ciphertexts arrive, so random key ids can't be
+   * used to hammer the store. Never throws.
+   */
+  reloadForUnknownKey(): Promise<void> {
+    if (this.unknownKeyReload) return this.unknownKeyReload;
+    if (Date.now() - this.lastUnknownKeyReload < this.options.unknownKeyReloadIntervalMs) return Promise.resolve();
+    this.lastUnknownKeyReload = Date.now();
+    this.unknownKeyReload = this.reloadQuietly().finally(() => (this.unknownKeyReload = undefined));
+    return this.unknownKeyReload;
+  }
+
+  /** Reachability of the key store as last seen; no network call. */
+  get storeStatus(): KeyStoreStatus {
+    return { ...this.status };
+  }
+
+  /** Store reachability right now (a `ping`, or a `load` when the store has no ping). */
+  async checkStore(): Promise<KeyStoreStatus> {
+    const store = this.options.keyStore;
+    await this.tryStore('ping', () => (store.ping ? store.ping() : store.load().then(() => undefined)));
+    return { ...this.status };
+  }
+
+  /** Which revision each live instance holds, to spot instances that disagree. */
+  async fleetStatus(): Promise<KeyRingFleetStatus> {
+    const store = this.options.keyStore;
+    const instances = store.instances ? await this.tryStore('list instances', () => store.instances!()) : undefined;
+    return {
+      instanceId: this.instanceId,
+      revision: this.revision,
+      instances,
+      disagreeing: (instances ?? []).filter((instance) => instance.revision !== this.revision),
+    };
+  }
+
+  /** One background round: heartbeat, pick up changes, promote staged keys, flush usage, retry deferred work. */
+  async tick(now = this.now()): Promise<void> {
+    if (this.tickRunning) return;
+    this.tickRunning = true;
+    try {
+      await this.reloadQuietly();
+      await this.heartbeat();
+      await this.flushUsage();
+      const staged = this.stored?.keys.find((key) => key.state === 'staged');
+      if (staged || this.status.rotationPending || this.usageLimitReached()) {
+        await this.enqueue(async () => {
+          if (this.status.rotationPending || this.usageLimitReached()) await this.rotateNow(this.activeKey.id);
+          else await this.awaitPromotion(now);
+        }).catch(() => undefined);
       }
-      secret.fill(0);
-      // Another writer rotated first: take its ring and build on top of it.
+    } finally {
+      this.tickRunning = false;
+    }
+  }
+
+  private async rotateNow(startActiveId: string): Promise<KeyMetadata> {
+    try {
+      for (;;) {
+        const current = this.currentStored();
+        const someoneElseRotated =
+          current.keys.some((key) => key.state === 'staged') ||
+          current.keys.find((key) => key.state === 'active')?.id !== startActiveId;
+        if (someoneElseRotated) break; // join that rotation instead of adding another key
+        const version = Math.max(...current.keys.map((key) => key.version)) + 1;
+        const key = this.newStoredKey(version, 'staged', current.revision + 1);
+        if (await this.save({ ...current, revision: current.revision + 1, keys: [key.stored, ...current.keys] }, current.revision, key)) {
+          this.auditor.record('key-staged', key.stored.id, { version, revision: current.revision + 1 });
+          break;
+        }
+        await this.reload();
+      }
+      const active = await this.awaitPromotion();
+      this.status.rotationPending = false;
+      return active;
+    } catch (error) {
+      if (error instanceof KeyStoreUnavailableError) this.status.rotationPending = true;
+      throw error;
+    }
+  }
+
+  /** Promotes the staged key once every live instance holds it, or once the propagation delay passed. */
+  private async awaitPromotion(now?: number): Promise<KeyMetadata> {
+    for (;;) {
+      const current = this.currentStored();
+      const staged = current.keys.find((key) => key.state === 'staged');
+      if (!staged) return this.toMetadata(this.activeKey);
+      if (await this.promotionDue(staged, now ?? this.now())) {
+        if (await this.save(this.promoted(current, staged), current.revision)) {
+          this.auditor.record('key-activated', staged.id, { version: staged.version, revision: current.revision + 1 });
+          const key = this.toMetadata(this.activeKey);
+          this.events.emit({ type: 'key-rotated', key });
+          return key;
+        }
+      } else if (now !== undefined) {
+        return this.toMetadata(this.activeKey); // a background tick doesn't wait
+      } else {
+        await sleep(Math.min(250, this.options.keyPropagation.heartbeatIntervalMs));
+      }
       await this.reload();
     }
   }
 
-  private retain(previous: ManagedKey[], now: Date): ManagedKey[] {
+  private async promotionDue(staged: StoredKey, now: number): Promise<boolean> {
+    const store = this.options.keyStore;
+    if (now - Date.parse(staged.stateChangedAt ?? staged.createdAt) >= this.options.keyPropagation.delayMs) return true;
+    // Without heartbeats the store can't know other instances: this one is taken to be the only one.
+    if (!store.instances) return true;
+    await this.heartbeat();
+    const instances = await this.storeCall('list instances', () => store.instances!());
+    const stagedAt = staged.stagedRevision ?? 0;
+    return instances.every((instance) => instance.revision >= stagedAt);
+  }
+
+  /** The ring with `staged` active, the old active decrypt-only, and the retention policy applied. */
+  private promoted(current: StoredKeyRing, staged: StoredKey): StoredKeyRing {
+    const at = this.isoNow();
     const { maxPreviousKeys = Infinity, maxAgeMs = Infinity } = this.options.keyRetention;
-    return previous
-      .filter((key) => now.getTime() - key.createdAt.getTime() <= maxAgeMs)
-      .slice(0, maxPreviousKeys);
+    let previous = 0;
+    const keys = current.keys.map((key): StoredKey => {
+      if (key.id === staged.id) return { ...key, state: 'active', stateChangedAt: at };
+      let state = key.state === 'active' ? 'decrypt-only' : key.state;
+      if (state === 'decrypt-only') {
+        previous++;
+        if (previous > maxPreviousKeys || Date.parse(at) - Date.parse(key.createdAt) > maxAgeMs) state = 'retired';
+      }
+      return state === key.state ? key : { ...key, state, stateChangedAt: at };
+    });
+    return { ...current, revision: current.revision + 1, keys };
   }
 
-  private toStored(key: ManagedKey): StoredKey {
-    const stored = this.storedById.get(key.id);
-    if (!stored) throw new Error(`Key ${key.id} has no stored form`);
-    return { ...stored, state: 'decrypt-only' };
+  private changeState(id: string, state: KeyState, from: KeyState[], verb: string): Promise<KeyMetadata> {
+    return this.enqueue(async () => {
+      for (;;) {
+        const current = this.currentStored();
+        const key = current.keys.find((candidate) => candidate.id === id);
+        if (!key) throw new KeyStateError(MESSAGES.KEY_UNKNOWN_ID(id));
+        if (!from.includes(key.state)) throw new KeyStateError(MESSAGES.KEY_BAD_STATE(id, key.state, verb));
+        const changed: StoredKey = { ...key, state, stateChangedAt: this.isoNow() };
+        if (state === 'destroyed') delete changed.wrappedKey;
+        const keys = current.keys.map((candidate) => (candidate.id === id ? changed : candidate));
+        if (await this.save({ ...current, revision: current.revision + 1, keys }, current.revision)) {
+          this.auditor.record(state === 'decrypt-only' ? 'key-decrypt-only' : (`key-${state}` as 'key-retired'), id, {
+            revision: current.revision + 1,
+          });
+          return this.toMetadata(this.findKey(id)!);
+        }
+        await this.reload();
+      }
+    });
   }
 
-  private adopt(stored: StoredKeyRing, fresh = new Map<string, Buffer>()): void {
+  private async createFirstKey(): Promise<void> {
+    const key = this.newStoredKey(1, 'active', 1);
+    const ring: StoredKeyRing = {
+      revision: 1,
+      keys: [key.stored],
+      masterKeyCheck: makeMasterKeyCheck(this.masterKey!),
+      ...(this.masterKeySalt ? { masterKeySalt: toBase64(this.masterKeySalt) } : {}),
+    };
+    if (await this.save(ring, 0, key)) {
+      this.auditor.record('key-created', key.stored.id, { version: 1, revision: 1 });
+      return;
+    }
+    // Another instance created the first ring at the same moment: use that one.
+    const stored = await this.options.keyStore.load();
+    if (!stored) throw new KeyStoreUnavailableError(MESSAGES.STORE_UNAVAILABLE('creating the first key'));
+    this.verifyMasterKey(stored);
+    this.adopt(stored);
+  }
+
+  private newStoredKey(version: number, state: KeyState, revision: number): { stored: StoredKey; secret: Buffer } {
+    const id = `k${version}-${randomBytes(KEY_ID_BYTES).toString('hex')}`;
+    const secret = randomBytes(this.options.keySize);
+    const now = this.isoNow();
+    return {
+      secret,
+      stored: {
+        id,
+        version,
+        createdAt: now,
+        state,
+        wrappedKey: wrapKey(this.masterKey!, id, secret),
+        stateChangedAt: now,
+        ...(state === 'staged' ? { stagedRevision: revision } : {}),
+      },
+    };
+  }
+
+  /** Compare-and-set write; adopts the ring on success. */
+  private async save(ring: StoredKeyRing, expectedRevision: number, fresh?: { stored: StoredKey; secret: Buffer }): Promise<boolean> {
+    const saved = await this.storeCall('write', () => this.options.keyStore.save(ring, expectedRevision));
+    if (saved) this.adopt(ring, fresh);
+    else fresh?.secret.fill(0);
+    return saved;
+  }
+
+  private adopt(stored: StoredKeyRing, fresh?: { stored: StoredKey; secret: Buffer }): void {
     const keys = stored.keys.map((entry): ManagedKey => {
       const existing = this.ring?.find(entry.id);
-      const dataKey = existing?.dataKey ?? new DataKey(entry.id, fresh.get(entry.id) ?? this.unwrap(entry));
+      const usable = USABLE.has(entry.state);
+      const dataKey = usable
+        ? (existing?.dataKey ?? new DataKey(entry.id, fresh?.stored.id === entry.id ? fresh.secret : this.unwrap(entry)))
+        : undefined;
       return {
         id: entry.id,
         version: entry.version,
@@ -155,38 +459,147 @@ export class KeyManagerService implements OnModuleInit {
       };
     });
     const ring = new KeyRing(keys);
-    const dropped = this.ring?.all().filter((key) => !ring.find(key.id)) ?? [];
+    const retiredNow = this.ring?.all().filter((key) => key.dataKey && !ring.find(key.id)?.dataKey) ?? [];
     this.ring = ring;
-    this.revision = stored.revision;
-    this.storedById = new Map(stored.keys.map((key) => [key.id, key]));
-    for (const key of dropped) key.dataKey.destroy();
+    this.stored = stored;
+    // Erase bytes of keys that may no longer be used; a retired key is unwrapped again if restored.
+    for (const key of retiredNow) key.dataKey!.destroy();
   }
 
   private unwrap(entry: StoredKey): Buffer {
-    const secret = entry.wrappedKey && unwrapKey(this.options.masterKey, entry.id, entry.wrappedKey);
-    if (!secret) {
-      throw new EncryptionConfigError(
-        `Key ${entry.id} can't be unwrapped: the master key is wrong or the stored key was altered`,
-      );
-    }
+    const secret = entry.wrappedKey && unwrapKey(this.masterKey!, entry.id, entry.wrappedKey);
+    if (!secret) throw new MasterKeyMismatchError();
     return secret;
+  }
+
+  private async resolveMasterKey(stored: StoredKeyRing | undefined): Promise<Buffer> {
+    const { masterKey, masterKeyPassphrase, keyStore } = this.options;
+    let key: Buffer;
+    if (masterKey) key = masterKey;
+    else if (masterKeyPassphrase) {
+      const salt = stored?.masterKeySalt ? fromBase64(stored.masterKeySalt) : undefined;
+      const derived = await deriveMasterKey(masterKeyPassphrase, salt);
+      this.masterKeySalt = derived.salt;
+      key = derived.key;
+    } else if (keyStore instanceof InMemoryKeyStore && !stored) {
+      key = randomBytes(MASTER_KEY_SIZE); // nothing outlives the process, so nothing needs a lasting key
+    } else {
+      throw new EncryptionConfigError(MESSAGES.MASTER_KEY_REQUIRED);
+    }
+    this.masterKey = key;
+    if (stored) this.verifyMasterKey(stored);
+    return key;
+  }
+
+  /** Fails before anything is written when the master key can't open the stored ring. */
+  private verifyMasterKey(stored: StoredKeyRing): void {
+    const matches = stored.masterKeyCheck
+      ? masterKeyMatches(this.masterKey!, stored.masterKeyCheck)
+      : stored.keys.filter((key) => key.wrappedKey).every((key) => unwrapKey(this.masterKey!, key.id, key.wrappedKey!));
+    if (!matches) throw new MasterKeyMismatchError();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const store = this.options.keyStore;
+    if (!store.heartbeat) return;
+    const beat = { instanceId: this.instanceId, revision: this.revision, at: this.isoNow() };
+    await this.tryStore('heartbeat', () => store.heartbeat!(beat, this.options.keyPropagation.heartbeatIntervalMs * 3));
+  }
+
+  private async flushUsage(): Promise<void> {
+    const store = this.options.keyStore;
+    if (!store.addUsage || !this.ring) return;
+    const deltas = this.usage.pending(this.ring.all());
+    if (!deltas.length) return;
+    const done = await this.tryStore('usage flush', () => store.addUsage!(deltas).then(() => true));
+    if (done) this.usage.markFlushed(deltas);
+  }
+
+  private async reloadQuietly(): Promise<void> {
+    await this.reload().catch(() => undefined);
+  }
+
+  private rotationDue(maxAgeMs: number, now: number): boolean {
+    return now - this.activeKey.createdAt.getTime() >= maxAgeMs || this.usageLimitReached();
+  }
+
+  private usageLimitReached(): boolean {
+    const active = this.ring?.active;
+    return !!active && this.usage.totals(active.id, active.usage).encryptions >= this.options.maxEncryptionsPerKey;
+  }
+
+  /**
+   * Runs a store call and tracks reachability. Store failures become `KeyStoreUnavailableError`;
+   * other library errors (a corrupt store, a wrong master key) propagate as they are.
+   */
+  private async storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      if (!this.status.reachable) this.auditor.record('store-recovered', undefined, { operation });
+      this.status = { ...this.status, reachable: true, lastError: undefined, lastContactAt: this.isoNow() };
+      return result;
+    } catch (error) {
+      if (error instanceof EncryptionError && !(error instanceof KeyStoreUnavailableError)) throw error;
+      const code = String((error as NodeJS.ErrnoException).code ?? (error as Error).name ?? 'Error');
+      if (this.status.reachable) this.auditor.record('store-error', undefined, { operation, code });
+      this.status = { ...this.status, reachable: false, lastError: code };
+      throw new KeyStoreUnavailableError(MESSAGES.STORE_UNAVAILABLE(operation), { cause: error });
+    }
+  }
+
+  /** `storeCall` for background work: an unreachable store gives `undefined` (and is already recorded). */
+  private tryStore<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    return this.storeCall(operation, call).catch((error) => {
+      if (error instanceof KeyStoreUnavailableError) return undefined;
+      throw error;
+    });
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.writeQueue.then(work);
+    this.writeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private currentStored(): StoredKeyRing {
+    if (!this.stored) throw new EncryptionError('KEY_RING_NOT_READY', MESSAGES.KEY_RING_NOT_READY);
+    return this.stored;
   }
 
   private loadedRing(): KeyRing {
     if (!this.ring) throw new EncryptionError('KEY_RING_NOT_READY', MESSAGES.KEY_RING_NOT_READY);
     return this.ring;
   }
+
+  private now(): number {
+    return this.options.clock.now();
+  }
+
+  private isoNow(): string {
+    return new Date(this.now()).toISOString();
+  }
+
+  private toMetadata(key: ManagedKey): KeyMetadata {
+    const totals = this.usage.totals(key.id, key.usage);
+    return {
+      id: key.id,
+      version: key.version,
+      state: key.state,
+      createdAt: key.createdAt,
+      ageMs: this.now() - key.createdAt.getTime(),
+      encryptions: totals.encryptions,
+      decryptions: totals.decryptions,
+      lastUsedAt: totals.lastUsedAt ? new Date(totals.lastUsedAt) : undefined,
+    };
+  }
 }
 
-function toMetadata(key: ManagedKey, now: number): KeyMetadata {
-  return {
-    id: key.id,
-    version: key.version,
-    state: key.state,
-    createdAt: key.createdAt,
-    ageMs: now - key.createdAt.getTime(),
-    encryptions: key.usage.encryptions,
-    decryptions: key.usage.decryptions,
-    lastUsedAt: key.usage.lastUsedAt ? new Date(key.usage.lastUsedAt) : undefined,
-  };
+function parseMasterKey(value: Buffer | string): Buffer {
+  const bytes = typeof value === 'string' ? fromBase64(value) : value;
+  if (!bytes || bytes.length !== MASTER_KEY_SIZE) {
+    throw new EncryptionInputError(`A master key must be ${MASTER_KEY_SIZE} bytes, as a Buffer or base64 text`);
+  }
+  return Buffer.from(bytes);
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

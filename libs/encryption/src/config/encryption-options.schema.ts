@@ -1,6 +1,10 @@
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
+  IsNotEmpty,
+  IsString,
+  MaxLength,
+  MinLength,
   IsIn,
   IsInt,
   IsOptional,
@@ -27,6 +31,16 @@ class ScheduledRotationSchema {
   @IsInt() @IsPositive() @Max(MAX_TIMER_DELAY_MS) checkIntervalMs!: number;
 }
 
+class KeyPropagationSchema {
+  @IsInt() @Min(0) delayMs!: number;
+  @IsInt() @Min(10) @Max(2 ** 31 - 1) heartbeatIntervalMs!: number;
+}
+
+class DecryptionFailureBurstSchema {
+  @IsInt() @Min(1) threshold!: number;
+  @IsInt() @IsPositive() windowMs!: number;
+}
+
 /** class-validator rules for the scalar options; checked once at boot by `resolveEncryptionOptions`. */
 export class EncryptionOptionsSchema {
   @IsIn([32, 64]) keySize!: number;
@@ -44,4 +58,10 @@ export class EncryptionOptionsSchema {
   @IsIn(['PKCS7']) paddingScheme!: string;
   @ValidateNested() @Type(() => KeyRetentionSchema) keyRetention!: KeyRetentionSchema;
   @ValidateNested() @Type(() => ScheduledRotationSchema) scheduledRotation!: ScheduledRotationSchema;
+  @IsString() @IsNotEmpty() @MaxLength(200) instanceId!: string;
+  @ValidateNested() @Type(() => KeyPropagationSchema) keyPropagation!: KeyPropagationSchema;
+  @IsInt() @IsPositive() @Max(2 ** 32) maxEncryptionsPerKey!: number;
+  @IsInt() @Min(0) unknownKeyReloadIntervalMs!: number;
+  @ValidateNested() @Type(() => DecryptionFailureBurstSchema) decryptionFailureBurst!: DecryptionFailureBurstSchema;
+  @IsOptional() @IsString() @MinLength(12) masterKeyPassphrase?: string;
 }

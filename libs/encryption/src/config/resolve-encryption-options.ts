@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 
 import { plainToInstance } from 'class-transformer';
 import type { ValidationError } from 'class-validator';
@@ -36,6 +37,10 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
   paddingScheme: 'PKCS7',
   keyRetention: {},
   scheduledRotation: { enabled: true, checkIntervalMs: 60_000 },
+  keyPropagation: { delayMs: 10_000, heartbeatIntervalMs: 5_000 },
+  maxEncryptionsPerKey: 2 ** 30,
+  unknownKeyReloadIntervalMs: 1_000,
+  decryptionFailureBurst: { threshold: 20, windowMs: 10_000 },
 } as const satisfies EncryptionModuleOptions;
 
 /**
@@ -48,6 +53,9 @@ export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}):
     ...DEFAULT_ENCRYPTION_OPTIONS,
     ...withoutUndefined(scalars),
     scheduledRotation: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.scheduledRotation, scalars.scheduledRotation),
+    keyPropagation: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.keyPropagation, scalars.keyPropagation),
+    decryptionFailureBurst: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.decryptionFailureBurst, scalars.decryptionFailureBurst),
+    instanceId: scalars.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   const problems = validateSync(plainToInstance(EncryptionOptionsSchema, merged), {
     forbidUnknownValues: true,
@@ -56,6 +64,9 @@ export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}):
   }).flatMap((error) => describe(error));
 
   const resolvedMasterKey = resolveMasterKey(masterKey, problems);
+  if (masterKey !== undefined && options.masterKeyPassphrase !== undefined) {
+    problems.push('masterKey and masterKeyPassphrase are alternatives: give one of them');
+  }
   if (keyStore !== undefined && (typeof keyStore?.load !== 'function' || typeof keyStore?.save !== 'function')) {
     problems.push('keyStore must implement KeyStore (load and save)');
   }
@@ -72,8 +83,8 @@ export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}):
   };
 }
 
-function resolveMasterKey(masterKey: Buffer | string | undefined, problems: string[]): Buffer {
-  if (masterKey === undefined) return randomBytes(MASTER_KEY_SIZE);
+function resolveMasterKey(masterKey: Buffer | string | undefined, problems: string[]): Buffer | undefined {
+  if (masterKey === undefined) return undefined;
   const bytes = typeof masterKey === 'string' ? fromBase64(masterKey) : Buffer.isBuffer(masterKey) ? masterKey : undefined;
   if (bytes?.length !== MASTER_KEY_SIZE) {
     problems.push(`masterKey must be ${MASTER_KEY_SIZE} bytes, as a Buffer or base64 text`);

@@ -14,9 +14,13 @@ export interface ManagedKey {
   readonly version: number;
   readonly createdAt: Date;
   readonly state: KeyState;
-  readonly dataKey: DataKey;
+  /** Present while the key may be used (staged, active, decrypt-only); absent once retired or destroyed. */
+  readonly dataKey?: DataKey;
   readonly usage: KeyUsage;
 }
+
+/** The active key always has its key bytes. */
+export type ActiveKey = ManagedKey & { readonly dataKey: DataKey };
 
 /**
  * An immutable snapshot of the loaded keys: exactly one active key plus previous keys, indexed by id
@@ -25,15 +29,15 @@ export interface ManagedKey {
  */
 export class KeyRing {
   private readonly byId: ReadonlyMap<string, ManagedKey>;
-  readonly active: ManagedKey;
+  readonly active: ActiveKey;
 
   constructor(keys: readonly ManagedKey[]) {
     this.byId = new Map(keys.map((key) => [key.id, key]));
     const active = keys.filter((key) => key.state === 'active');
-    if (active.length !== 1 || this.byId.size !== keys.length) {
-      throw new Error(`A key ring needs exactly one active key and unique ids (got ${active.length} active)`);
+    if (active.length !== 1 || !active[0].dataKey || this.byId.size !== keys.length) {
+      throw new Error(`A key ring needs exactly one usable active key and unique ids (got ${active.length} active)`);
     }
-    this.active = active[0];
+    this.active = active[0] as ActiveKey;
   }
 
   find(id: string): ManagedKey | undefined {

@@ -29,6 +29,13 @@ export class KeyNotFoundError extends DecryptionError {
   }
 }
 
+/** The ciphertext's key is retired or destroyed: it refuses decryption by policy (re-encrypt, or restore the key). */
+export class KeyRetiredError extends DecryptionError {
+  constructor(readonly keyId: string) {
+    super(MESSAGES.KEY_RETIRED, 'KEY_RETIRED');
+  }
+}
+
 /** The authenticated payload would decompress beyond `maxDecompressedSize`. */
 export class DecompressionLimitError extends DecryptionError {
   constructor(readonly limit: number) {
@@ -47,5 +54,50 @@ export class EncryptionInputError extends EncryptionError {
 export class EncryptionConfigError extends EncryptionError {
   constructor(message: string) {
     super('INVALID_CONFIG', message);
+  }
+}
+
+/** The key store could not be reached or refused the operation; cached keys keep working meanwhile. */
+export class KeyStoreUnavailableError extends EncryptionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('KEY_STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** The configured master key does not unwrap the stored keys. Nothing was written. */
+export class MasterKeyMismatchError extends EncryptionConfigError {
+  constructor() {
+    super(MESSAGES.MASTER_KEY_MISMATCH);
+  }
+}
+
+/** A key lifecycle operation that the key's state does not allow (e.g. destroying the active key). */
+export class KeyStateError extends EncryptionError {
+  constructor(message: string) {
+    super('INVALID_KEY_STATE', message);
+  }
+}
+
+/**
+ * What a key store holds can't be read as a key ring (corrupt, truncated, not a ring). The store refuses
+ * to write over it: restore it from a backup or remove it deliberately.
+ */
+export class KeyStoreCorruptError extends EncryptionError {
+  constructor(
+    readonly location: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super('KEY_STORE_CORRUPT', MESSAGES.KEY_STORE_CORRUPT(location, reason), options);
+  }
+}
+
+/** Another writer held the key store's lock for longer than the store waits. Nothing was written. */
+export class KeyStoreLockTimeoutError extends EncryptionError {
+  constructor(
+    readonly lockPath: string,
+    timeoutMs: number,
+  ) {
+    super('KEY_STORE_LOCK_TIMEOUT', MESSAGES.KEY_STORE_LOCK_TIMEOUT(lockPath, timeoutMs));
   }
 }

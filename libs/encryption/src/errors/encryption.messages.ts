@@ -35,9 +35,16 @@ export const MESSAGES = {
   INVALID_RSA_KEY: (kind: 'public' | 'private', minBits: number) =>
     `Expected an RSA ${kind} key (KeyObject, PEM or JWK) of at least ${minBits} bits`,
   RSA_OAEP_MESSAGE_TOO_LONG: (max: number) => `RSA-OAEP with this key can encrypt at most ${max} bytes`,
-  UNSUPPORTED_JWE_ALGORITHM: (supported: readonly string[]) =>
-    `Unsupported JWE key management algorithm: expected one of ${supported.join(', ')}`,
+  UNSUPPORTED_JWE_ALGORITHM: (kind: 'key management' | 'content encryption', supported: readonly string[]) =>
+    `Unsupported JWE ${kind} algorithm: expected one of ${supported.join(', ')}`,
   INVALID_JWE_KEY: (alg: string) => `The key can't be used for JWE ${alg}`,
   INVALID_JWE_KID: 'A JWE key id (kid) must be a non-empty string',
   INVALID_JWKS_KEY: 'Only RSA, EC and OKP public keys with a kid can be published in a JWKS',
+  KEY_STORE_CORRUPT: (location: string, reason: string) =>
+    `The key store at ${location} can't be read (${reason}); it won't be overwritten: restore it from a backup`,
+  KEY_STORE_LOCK_TIMEOUT: (lockPath: string, timeoutMs: number) =>
+    `The key store lock ${lockPath} is still held by another writer after ${timeoutMs} ms`,
+  KEY_RING_REVISION: (revision: unknown, expected: number) =>
+    `A saved key ring's revision must be an integer greater than the expected revision ${expected} (got ${String(revision)})`,
+  INVALID_KEY_STORE_OPTION: (problem: string) => `Invalid key store options: ${problem}`,
 } as const;

@@ -34,5 +34,34 @@ export interface RequestRejectedEvent {
   reason: string;
 }
 
-export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent | RequestRejectedEvent;
+export type AuditAction =
+  | 'key-created'
+  | 'key-staged'
+  | 'key-activated'
+  | 'key-decrypt-only'
+  | 'key-retired'
+  | 'key-destroyed'
+  | 'master-key-rewrapped'
+  | 'store-error'
+  | 'store-recovered'
+  | 'decryption-failures-burst';
+
+/**
+ * A structured audit record of a lifecycle change, a master key rewrap, a store error or a burst of
+ * failed decryptions. Also written through the Nest logger. Ids, counts and times only.
+ */
+export interface AuditEvent {
+  type: 'audit';
+  action: AuditAction;
+  /** The key concerned, when there is one. */
+  keyId?: string;
+  /** The instance (process) that observed or made the change. */
+  instanceId: string;
+  /** ISO 8601. */
+  at: string;
+  /** Non-secret details: counts, revisions, error codes. */
+  details?: Record<string, string | number | boolean>;
+}
+
+export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent | RequestRejectedEvent | AuditEvent;
 export type EncryptionEventListener = (event: EncryptionEvent) => void;

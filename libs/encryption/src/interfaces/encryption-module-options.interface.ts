@@ -29,6 +29,25 @@ export interface ScheduledRotationOptions {
   checkIntervalMs?: number;
 }
 
+/** How a new key reaches every instance sharing a key store before it becomes active. */
+export interface KeyPropagationOptions {
+  /**
+   * A staged key is promoted to active once every live instance reports it has loaded it, or at the
+   * latest after this many milliseconds. @default 10000
+   */
+  delayMs?: number;
+  /** Milliseconds between heartbeats (ring revision held, usage flush, staged-key check). @default 5000 */
+  heartbeatIntervalMs?: number;
+}
+
+/** When failed decryptions are reported as a burst in the audit log. */
+export interface DecryptionFailureBurstOptions {
+  /** Failures within one window that make a burst. @default 20 */
+  threshold?: number;
+  /** Window length in milliseconds. @default 10000 */
+  windowMs?: number;
+}
+
 /** Options of `EncryptionModule.forRoot()` / `forRootAsync()`. Every field is optional. */
 export interface EncryptionModuleOptions {
   /** Bytes of each generated data key (input to HKDF, so 64 works with every algorithm). 32 or 64. @default 32 */
@@ -64,8 +83,29 @@ export interface EncryptionModuleOptions {
    * Buffer or base64. @default a random key for this process, only suitable for the in-memory store
    */
   masterKey?: Buffer | string;
+  /**
+   * Passphrase the master key is derived from (PBKDF2-HMAC-SHA256, 600000 iterations, salt stored with
+   * the ring), when `masterKey` is not given.
+   */
+  masterKeyPassphrase?: string;
   /** Where the key ring is kept. @default an `InMemoryKeyStore` */
   keyStore?: KeyStore;
+  /** Names this process in heartbeats and audit records. @default a random id */
+  instanceId?: string;
+  /** Staged-key propagation across instances. @default `{ delayMs: 10000, heartbeatIntervalMs: 5000 }` */
+  keyPropagation?: KeyPropagationOptions;
+  /**
+   * Rotate once the active key has made this many encryptions (counted across instances, checked
+   * every heartbeat). Random 96-bit nonces must stay far below 2^32 messages per key. @default 2^30
+   */
+  maxEncryptionsPerKey?: number;
+  /**
+   * A ciphertext with an unknown key id reloads the ring from the store before failing, at most once
+   * per this many milliseconds. @default 1000
+   */
+  unknownKeyReloadIntervalMs?: number;
+  /** Audit a burst of failed decryptions. @default `{ threshold: 20, windowMs: 10000 }` */
+  decryptionFailureBurst?: DecryptionFailureBurstOptions;
   /** How `EncryptionSchedulingModule` checks and rotates the active key. @default `{ enabled: true, checkIntervalMs: 60000 }` */
   scheduledRotation?: ScheduledRotationOptions;
   /** Time source for key creation times and ages. @default the system clock (`Date.now()`) */
@@ -75,11 +115,25 @@ export interface EncryptionModuleOptions {
 /** Options after defaults are applied and validated: what the services read. */
 export interface ResolvedEncryptionOptions
   extends Required<
-    Omit<EncryptionModuleOptions, 'masterKey' | 'keyStore' | 'keyRetention' | 'scheduledRotation' | 'clock'>
+    Omit<
+      EncryptionModuleOptions,
+      | 'masterKey'
+      | 'masterKeyPassphrase'
+      | 'keyStore'
+      | 'keyRetention'
+      | 'scheduledRotation'
+      | 'clock'
+      | 'keyPropagation'
+      | 'decryptionFailureBurst'
+    >
   > {
   keyRetention: KeyRetentionPolicy;
   scheduledRotation: Required<ScheduledRotationOptions>;
   clock: EncryptionClock;
-  masterKey: Buffer;
+  /** Absent when none was configured: the in-memory store then uses a random one. */
+  masterKey?: Buffer;
+  masterKeyPassphrase?: string;
   keyStore: KeyStore;
+  keyPropagation: Required<KeyPropagationOptions>;
+  decryptionFailureBurst: Required<DecryptionFailureBurstOptions>;
 }

@@ -20,6 +20,8 @@ export interface StoredKey {
   wrappedKey?: string;
   /** ISO 8601 time of the last state change, when there was one. */
   stateChangedAt?: string;
+  /** For a staged key: the ring revision that introduced it; an instance holding this revision has it. */
+  stagedRevision?: number;
 }
 
 /** A whole key ring as stored. `revision` increases with every write and drives compare-and-set. */
