@@ -25,7 +25,7 @@ describe('KeyRotationScheduler', () => {
     const module = await Test.createTestingModule({
       imports: [
         ScheduleModule.forRoot(),
-        EncryptionModule.forRoot({ isGlobal: true, keyRotationInterval: INTERVAL, ...options }),
+        EncryptionModule.forRoot({ isGlobal: true, keyRotationInterval: INTERVAL, masterKey: randomBytes(32), ...options }),
         EncryptionSchedulingModule,
       ],
     })
@@ -127,9 +127,9 @@ describe('KeyRotationScheduler', () => {
       store.failSaves = true;
       await expect(scheduler.checkRotation()).resolves.toBeUndefined();
       expect(keys.activeKey.version).toBe(1);
-      expect(logger.at('error', KeyRotationScheduler.name)).toEqual([
-        'Scheduled key rotation failed, retrying in 30000 ms: Error: connect ECONNREFUSED 10.0.0.7:5432',
-      ]);
+      const errors = logger.at('error', KeyRotationScheduler.name);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/^Scheduled key rotation failed, retrying in 30000 ms: \w+/);
 
       store.failSaves = false;
       await expect(scheduler.checkRotation()).resolves.toMatchObject({ version: 2 });
@@ -148,10 +148,10 @@ describe('KeyRotationScheduler', () => {
       const store = new FaultyKeyStore();
       const { scheduler, keys, logger } = await boot({ clock, keyStore: store });
       clock.advance(INTERVAL);
-      store.failLoads = true;
+      store.unreachable = true;
       await expect(scheduler.checkRotation()).resolves.toBeUndefined();
       expect(logger.at('error', KeyRotationScheduler.name)).toHaveLength(1);
-      store.failLoads = false;
+      store.unreachable = false;
       await expect(scheduler.checkRotation()).resolves.toMatchObject({ version: 2 });
       expect(keys.activeKey.version).toBe(2);
     });

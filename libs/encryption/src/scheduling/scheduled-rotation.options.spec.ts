@@ -31,7 +31,7 @@ describe('scheduledRotation and clock options', () => {
     [{ scheduledRotation: { checkIntervalMs: 1.5 } }, 'scheduledRotation.checkIntervalMs must be an integer number'],
     [{ scheduledRotation: { checkIntervalMs: 2 ** 31 } }, 'scheduledRotation.checkIntervalMs must not be greater than 2147483647'],
     [{ scheduledRotation: { enabled: 'yes' } }, 'scheduledRotation.enabled must be a boolean value'],
-    [{ scheduledRotation: { everyMs: 5 } }, 'property everyMs should not exist'],
+    [{ scheduledRotation: { everyMs: 5 } }, 'scheduledRotation.everyMs is not an option'],
     [{ scheduledRotation: 'hourly' }, 'nested property scheduledRotation must be either object or array'],
     [{ clock: { now: 5 } }, 'clock must have a now() method returning epoch milliseconds'],
     [{ clock: null }, 'clock must have a now() method returning epoch milliseconds'],
