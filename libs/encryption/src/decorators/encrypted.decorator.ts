@@ -6,7 +6,9 @@ import type { EncryptedFieldOptions } from '../interfaces/encrypted-field-option
  * Marks a property whose value is stored and sent encrypted. Responses carry it in the text form of
  * `EncryptionService.encryptToString`; request bodies must carry it so, and get the plaintext back
  * before validation. The value may be any JSON type and decrypts to the same type; `null` and
- * `undefined` are left as they are.
+ * `undefined` are left as they are. In request bodies, nested classes are found through
+ * class-transformer's `@Type(() => X)` (needed for arrays), else through `design:type`.
+ * See docs/FIELD-ENCRYPTION.md.
  *
  * ```ts
  * class CustomerDto {
