@@ -8,6 +8,9 @@ export { ENCRYPTION_OPTIONS } from './encryption.constants.js';
 export { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
 export { resolveEncryptionOptions, DEFAULT_ENCRYPTION_OPTIONS } from './config/resolve-encryption-options.js';
 export { InMemoryKeyStore } from './stores/in-memory-key.store.js';
+export type { InMemoryKeyStoreOptions } from './stores/in-memory-key.store.js';
+export { FileKeyStore } from './stores/file-key.store.js';
+export type { FileKeyStoreOptions } from './stores/file-key.store.js';
 export { toBase64, fromBase64 } from './crypto/base64.js';
 export {
   EncryptionError,
@@ -15,6 +18,8 @@ export {
   KeyNotFoundError,
   KeyRetiredError,
   KeyStoreUnavailableError,
+  KeyStoreCorruptError,
+  KeyStoreLockTimeoutError,
   MasterKeyMismatchError,
   KeyStateError,
   DecompressionLimitError,
