@@ -60,12 +60,11 @@ export class KeyRotationScheduler implements OnModuleInit, OnApplicationBootstra
 
   private async rotateIfDue(): Promise<KeyMetadata | undefined> {
     try {
+      // Cheap local look first; rotateIfDue reloads the store's ring and checks again, so instances
+      // sharing a store make one rotation between them.
       if (this.millisecondsUntilRotation() > 0) return undefined;
-      // Another instance sharing the key store may have rotated already: look before rotating again.
-      await this.keyManager.reload();
-      if (this.millisecondsUntilRotation() > 0) return undefined;
-      const key = await this.keyManager.rotate();
-      this.logger.log(`Rotated the active encryption key: now ${key.id} (version ${key.version})`);
+      const key = await this.keyManager.rotateIfDue(this.options.keyRotationInterval);
+      if (key) this.logger.log(`Rotated the active encryption key: now ${key.id} (version ${key.version})`);
       return key;
     } catch (error) {
       this.logger.error(
