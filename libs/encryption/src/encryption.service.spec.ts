@@ -595,7 +595,7 @@ describe('EncryptionService', () => {
       try {
         const plaintext = 'TOP-SECRET-PLAINTEXT-7f3a9c';
         const stored = (await keyStore.load())!.keys[0];
-        const ringSecret = unwrapKey(masterKey, stored.id, stored.wrappedKey)!;
+        const ringSecret = unwrapKey(masterKey, stored.id, stored.wrappedKey!)!;
         expect(ringSecret).toHaveLength(32);
         const shortKey = Buffer.from('short-explicit-key-bytes-123');
         const explicitKey = randomBytes(32);
