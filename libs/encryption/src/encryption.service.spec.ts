@@ -483,7 +483,11 @@ describe('EncryptionService', () => {
       ['a symbol', Symbol('s'), MESSAGES.UNSUPPORTED_PLAINTEXT('symbol')],
       ['a bigint', 10n, MESSAGES.UNSUPPORTED_PLAINTEXT('bigint')],
       ['a bigint inside an object', { amount: 10n }, MESSAGES.UNSUPPORTED_PLAINTEXT('bigint')],
+      ['a function inside an array', [1, () => 1], MESSAGES.UNSUPPORTED_PLAINTEXT('function')],
+      ['undefined inside an array', [1, undefined], MESSAGES.UNSUPPORTED_PLAINTEXT('undefined')],
       ['NaN', NaN, MESSAGES.NON_FINITE_NUMBER],
+      ['NaN inside an object', { total: NaN, note: null }, MESSAGES.NON_FINITE_NUMBER],
+      ['Infinity deep inside arrays and objects', { rows: [[1, { x: Infinity }]] }, MESSAGES.NON_FINITE_NUMBER],
       ['Infinity', Infinity, MESSAGES.NON_FINITE_NUMBER],
       ['-Infinity', -Infinity, MESSAGES.NON_FINITE_NUMBER],
     ])('encrypting %s is an EncryptionInputError with the exact message', async (_name, value, message) => {
@@ -494,6 +498,13 @@ describe('EncryptionService', () => {
         expect(error.message).toBe(message);
         expect((error as EncryptionInputError).code).toBe('INVALID_INPUT');
       }
+    });
+
+    test('JSON nulls, Dates and nested Buffers still encrypt as JSON would write them', async () => {
+      const value = { a: null, b: [null, 1], when: new Date(0), bytes: Buffer.from('hi') };
+      expect(await app.encryption.decrypt(await app.encryption.encrypt(value as unknown as Plaintext))).toEqual(
+        JSON.parse(JSON.stringify(value)),
+      );
     });
 
     test('a circular object is an EncryptionInputError, not a raw TypeError', async () => {

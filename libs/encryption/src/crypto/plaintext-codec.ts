@@ -50,7 +50,31 @@ function stringifyJson(value: JsonValue): string {
   }
   // `toJSON` can make a top-level object disappear (`undefined`), which has no byte form either.
   if (text === undefined) throw new UnencodableValueError('undefined');
+  // JSON writes a nested NaN/Infinity (or an array's undefined) as null, which would decrypt to a different
+  // value; only output containing "null" can hide one, so the common case skips the walk.
+  if (text.includes('null')) {
+    const lossy = findLossyValue(value);
+    if (lossy) throw new UnencodableValueError(lossy);
+  }
   return text;
+}
+
+/** The kind of the first nested value JSON would silently turn into null, if any. */
+function findLossyValue(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'non-finite number';
+  if (value === null || typeof value !== 'object' || typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const kind = item === undefined || typeof item === 'function' || typeof item === 'symbol' ? typeof item : findLossyValue(item);
+      if (kind) return kind;
+    }
+    return undefined;
+  }
+  for (const item of Object.values(value)) {
+    const kind = findLossyValue(item);
+    if (kind) return kind;
+  }
+  return undefined;
 }
 
 export function decodePlaintext(type: PayloadType, bytes: Buffer): Plaintext {
