@@ -1,0 +1,48 @@
+import type { DynamicModule } from '@nestjs/common';
+import { ClassSerializerInterceptor, Module, ValidationPipe } from '@nestjs/common';
+import { APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { EncryptionInterceptor, EncryptionModule } from 'nestjs-encryption';
+import { EncryptionHealthModule } from 'nestjs-encryption/health';
+import { EncryptionMetricsModule } from 'nestjs-encryption/metrics';
+import { EncryptionSchedulingModule } from 'nestjs-encryption/scheduling';
+
+import { AdminController } from './admin/admin.controller.js';
+import { AdminTokenGuard } from './admin/admin-token.guard.js';
+import type { DemoConfig } from './config/demo.config.js';
+import { DEMO_CONFIG } from './config/demo.config.js';
+import { createEncryptionOptions } from './config/encryption-options.factory.js';
+import { CustomersController } from './customers/customers.controller.js';
+import { CustomersRepository } from './customers/customers.repository.js';
+import { HealthController } from './health/health.controller.js';
+
+/** The demo API: customers with encrypted personal fields, health, metrics and key administration. */
+@Module({})
+export class AppModule {
+  static register(config: DemoConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        EncryptionModule.forRootAsync({ isGlobal: true, useFactory: () => createEncryptionOptions(config) }),
+        ScheduleModule.forRoot(),
+        EncryptionSchedulingModule,
+        TerminusModule,
+        EncryptionHealthModule,
+        PrometheusModule.register(),
+        EncryptionMetricsModule,
+      ],
+      controllers: [CustomersController, AdminController, HealthController],
+      providers: [
+        { provide: DEMO_CONFIG, useValue: config },
+        CustomersRepository,
+        AdminTokenGuard,
+        { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+        // Order matters: the first is the outer one, so encryption runs while responses are still class instances.
+        { provide: APP_INTERCEPTOR, useClass: ClassSerializerInterceptor },
+        { provide: APP_INTERCEPTOR, useExisting: EncryptionInterceptor },
+      ],
+    };
+  }
+}
