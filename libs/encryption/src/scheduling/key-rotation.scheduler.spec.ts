@@ -67,6 +67,8 @@ describe('KeyRotationScheduler', () => {
       // A stale key at boot stays in place too.
       const second = await boot({ clock, keyStore: store, masterKey, scheduledRotation: { enabled: false } });
       expect(second.registry.getIntervals()).toEqual([]);
+      // An enabled scheduler's bootstrap check rotates in-memory within milliseconds.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       expect(second.keys.activeKey.version).toBe(1);
     });
   });
@@ -158,7 +160,7 @@ describe('KeyRotationScheduler', () => {
   });
 
   describe('age comes from the stored createdAt, not from process uptime', () => {
-    it('rotates at bootstrap when the stored key is already stale', async () => {
+    it('rotates right after bootstrap when the stored key is already stale', async () => {
       const clock = new ManualClock();
       const store = new FaultyKeyStore();
       const masterKey = randomBytes(32);
@@ -169,6 +171,8 @@ describe('KeyRotationScheduler', () => {
 
       clock.advance(INTERVAL + HOUR); // the service was down while the key expired
       const second = await boot({ clock, keyStore: store, masterKey });
+      // The bootstrap check is in flight; a call joins it rather than starting another.
+      await expect(second.scheduler.checkRotation()).resolves.toMatchObject({ version: 2 });
       expect(second.keys.activeKey.version).toBe(2);
       expect(second.keys.findKey(oldId)?.state).toBe('decrypt-only');
     });

@@ -12,7 +12,7 @@ import { KEY_ROTATION_INTERVAL_NAME } from './key-rotation.constants.js';
 /**
  * Rotates the active key once it is `keyRotationInterval` old, checking every
  * `scheduledRotation.checkIntervalMs`. Age is measured from the key's stored `createdAt`, so a
- * restart doesn't postpone a rotation; a stale key found at boot is rotated during bootstrap.
+ * restart doesn't postpone a rotation; a key found stale at boot is rotated right after bootstrap.
  */
 @Injectable()
 export class KeyRotationScheduler implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
@@ -32,8 +32,9 @@ export class KeyRotationScheduler implements OnModuleInit, OnApplicationBootstra
     this.schedulerRegistry.addInterval(KEY_ROTATION_INTERVAL_NAME, interval);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    if (this.options.scheduledRotation.enabled) await this.checkRotation();
+  /** First check right away, without holding up the boot: a rotation may wait for other instances. */
+  onApplicationBootstrap(): void {
+    if (this.options.scheduledRotation.enabled) void this.checkRotation();
   }
 
   onModuleDestroy(): void {
