@@ -96,6 +96,7 @@ export async function jweDecrypt(token: string, resolveKey: JweKeyResolver, opti
       token,
       async (header: CompactJWEHeaderParameters) => {
         // Compression is refused before any key is touched: inflating attacker data is a DoS risk we don't need.
+        // A kid, when present, must be a string (the resolver's contract).
         if (header.zip !== undefined || (header.kid !== undefined && typeof header.kid !== 'string')) {
           throw new DecryptionError();
         }
@@ -120,15 +121,19 @@ export async function jweDecrypt(token: string, resolveKey: JweKeyResolver, opti
   }
 }
 
+const KEY_PARAMETERS = { 'RSA-OAEP-256': [2048, 3072, 4096], 'ECDH-ES+A256KW': ['X25519', 'P-256'] } as const;
+
 /** Generates a key pair for `alg` (off the event loop) and names it by its JWK thumbprint. */
 export async function generateJweKeyPair(spec: JweKeySpec): Promise<JweKeyPair> {
+  if (!isJweAlgorithm(spec?.alg)) {
+    throw new EncryptionInputError(MESSAGES.UNSUPPORTED_JWE_ALGORITHM('key management', JWE_ALGORITHMS));
+  }
+  const parameter = spec.alg === 'RSA-OAEP-256' ? (spec.modulusLength ?? 2048) : (spec.crv ?? 'X25519');
+  if (!(KEY_PARAMETERS[spec.alg] as readonly unknown[]).includes(parameter)) {
+    throw new EncryptionInputError(MESSAGES.INVALID_JWE_KEY(spec.alg));
+  }
   const options =
-    spec.alg === 'RSA-OAEP-256'
-      ? { modulusLength: spec.modulusLength ?? 2048, extractable: true }
-      : spec.alg === 'ECDH-ES+A256KW'
-        ? { crv: spec.crv ?? 'X25519', extractable: true }
-        : undefined;
-  if (!options) throw new EncryptionInputError(MESSAGES.UNSUPPORTED_JWE_ALGORITHM('key management', JWE_ALGORITHMS));
+    spec.alg === 'RSA-OAEP-256' ? { modulusLength: parameter as number, extractable: true } : { crv: parameter as string, extractable: true };
   const { publicKey, privateKey } = await generateKeyPair(spec.alg, options);
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');

@@ -61,11 +61,15 @@ function classify(test: JweTest, key: JWK): Case {
   const enc = typeof header?.enc === 'string' ? header.enc : undefined;
   const base = { ...test, key, alg, enc };
   const id = `tcId ${test.tcId} ${test.comment}`;
-  if (test.result !== 'valid') return { ...base, category: 'invalid', title: `${id}: invalid (${alg ?? 'no alg'}/${enc ?? 'no enc'}), rejected` };
+  if (test.result !== 'valid') {
+    return { ...base, category: 'invalid', title: `${id}: invalid (${alg ?? 'no alg'}/${enc ?? 'no enc'}), rejected` };
+  }
   if (test.jwe.trimStart().startsWith('{')) {
     return { ...base, category: 'unsupported-json', title: `${id}: deliberately unsupported JSON serialization, rejected` };
   }
-  if (header?.zip !== undefined) return { ...base, category: 'unsupported-zip', title: `${id}: deliberately unsupported zip "${String(header.zip)}", rejected` };
+  if (header?.zip !== undefined) {
+    return { ...base, category: 'unsupported-zip', title: `${id}: deliberately unsupported zip "${String(header.zip)}", rejected` };
+  }
   if (!(JWE_ALGORITHMS as readonly unknown[]).includes(alg)) {
     return { ...base, category: 'unsupported-alg', title: `${id}: deliberately unsupported alg ${alg}, rejected` };
   }

@@ -130,7 +130,9 @@ describe('rsaOaepEncrypt / rsaOaepDecrypt', () => {
     expect(() => rsaOaepEncrypt(publicKey, Buffer.alloc(191))).toThrow(new EncryptionInputError(MESSAGES.RSA_OAEP_MESSAGE_TOO_LONG(190)));
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expect(() => rsaOaepEncrypt(small.publicKey, Buffer.from('x'))).toThrow(new EncryptionInputError(MESSAGES.INVALID_RSA_KEY('public', 2048)));
+    expect(() => rsaOaepEncrypt(small.publicKey, Buffer.from('x'))).toThrow(
+      new EncryptionInputError(MESSAGES.INVALID_RSA_KEY('public', 2048)),
+    );
     expect(() => rsaOaepEncrypt(ec.publicKey, Buffer.from('x'))).toThrow(EncryptionInputError);
     expect(() => rsaOaepEncrypt('not a pem', Buffer.from('x'))).toThrow(EncryptionInputError);
     expect(() => rsaOaepDecrypt(publicKey, Buffer.alloc(256))).toThrow(new EncryptionInputError(MESSAGES.INVALID_RSA_KEY('private', 2048)));
