@@ -335,7 +335,7 @@ class Subscription {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       // Named so operators (and tests) can find it in CLIENT LIST.
-      connectionName: `nestjs-encryption-watch-${createHash('sha256').update(this.channel).digest('hex').slice(0, 16)}`,
+      connectionName: `nestjs-encryption-watch:${this.channel}`.replace(/[^!-~]/g, '_'),
     });
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {

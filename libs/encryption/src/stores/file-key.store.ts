@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FSWatcher } from 'node:fs';
 import { watch as watchDirectory } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { access, constants, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { access, constants, link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,7 +53,7 @@ interface LockOwner {
 const FORMAT = 'nestjs-encryption/key-store';
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
-/** A lock file without readable content is a writer killed between creating and filling it, once this old. */
+/** A lock file without readable content (see `createLock`'s fallback) is a writer killed before filling it, once this old. */
 const UNREADABLE_LOCK_GRACE_MS = 2_000;
 
 /**
@@ -64,8 +64,9 @@ const UNREADABLE_LOCK_GRACE_MS = 2_000;
  *   file, then the directory is fsynced. A crash leaves the old or the new file, never a mix. The file is
  *   mode 0600.
  * - Compare-and-set holds within a process (writes are queued) and across processes on the host: each
- *   write takes an exclusive lock file (`<path>.lock`, created with `O_EXCL`) and re-reads the file under
- *   it. A lock left by a dead process on this host is taken over at once, any other after `staleLockMs`.
+ *   write takes an exclusive lock file (`<path>.lock`, created atomically with its owner's PID, host and
+ *   token) and re-reads the file under it. A lock left by a dead process on this host is taken over at
+ *   once, any other after `staleLockMs`. Temp files of crashed writers are removed by the next write.
  * - A file that can't be read as a key store throws `KeyStoreCorruptError` and is never overwritten.
  * - `watch` uses file system events on the directory plus a slow poll.
  */
@@ -81,6 +82,7 @@ export class FileKeyStore implements KeyStore {
   /** Writes of this instance run one at a time; the lock file orders them against everyone else. */
   private writeQueue: Promise<unknown> = Promise.resolve();
   private readonly watchers = new Set<Watcher>();
+  private hardLinks = true;
 
   constructor(options: FileKeyStoreOptions | string) {
     const { path, ...rest } = typeof options === 'string' ? { path: options } : options;
@@ -238,21 +240,49 @@ export class FileKeyStore implements KeyStore {
     const owner: LockOwner = { pid: process.pid, hostname: hostname(), token: randomBytes(8).toString('hex') };
     const deadline = Date.now() + this.lockTimeoutMs;
     for (let attempt = 0; ; attempt++) {
-      try {
-        const handle = await open(this.lockPath, 'wx', FILE_MODE);
-        try {
-          await handle.writeFile(JSON.stringify(owner));
-        } finally {
-          await handle.close();
-        }
-        return () => this.unlock(owner.token);
-      } catch (error) {
-        if (!isCode(error, 'EEXIST')) throw error;
-      }
+      if (await this.createLock(owner)) return () => this.unlock(owner.token);
       if (await this.breakStaleLock()) continue;
       if (Date.now() >= deadline) throw new KeyStoreLockTimeoutError(this.lockPath, this.lockTimeoutMs);
       await sleep(Math.min(2 ** attempt, 50) + Math.random() * 5);
     }
+  }
+
+  /**
+   * Creates the lock file exclusively, already holding its owner: a filled draft is hard-linked to the
+   * lock path, which fails like `O_EXCL` when the lock exists. So a writer killed at any moment leaves
+   * either no lock or one that names its (dead) PID. Where hard links aren't supported, falls back to
+   * `open(path, 'wx')` and then filling it, and an empty lock is judged by its age.
+   */
+  private async createLock(owner: LockOwner): Promise<boolean> {
+    const content = JSON.stringify(owner);
+    if (this.hardLinks) {
+      const draft = `${this.directory}/${this.tempPrefix}lock-${owner.pid}-${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(draft, content, { mode: FILE_MODE, flag: 'wx' });
+      try {
+        await link(draft, this.lockPath);
+        return true;
+      } catch (error) {
+        // ENOENT: the lock holder swept our draft as an orphan; try again.
+        if (isCode(error, 'EEXIST') || isCode(error, 'ENOENT')) return false;
+        if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].some((code) => isCode(error, code))) throw error;
+        this.hardLinks = false;
+      } finally {
+        await unlink(draft).catch(() => undefined);
+      }
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(this.lockPath, 'wx', FILE_MODE);
+    } catch (error) {
+      if (isCode(error, 'EEXIST')) return false;
+      throw error;
+    }
+    try {
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
+    return true;
   }
 
   private async unlock(token: string): Promise<void> {
