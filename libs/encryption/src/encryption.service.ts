@@ -1,8 +1,8 @@
-import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 import { Injectable } from '@nestjs/common';
 
-import { aeadByName } from './crypto/aead.js';
+import { aeadByName, randomNonce } from './crypto/aead.js';
 import type { AeadCipher } from './crypto/aead.js';
 import { decodeBase64Url } from './crypto/base64.js';
 import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
@@ -79,7 +79,7 @@ export class EncryptionService {
     const managed = explicitKey ? undefined : this.keyManager.activeKey;
     const dataKey = explicitKey ?? managed!.dataKey;
     const cipher = this.cipher;
-    const nonce = randomFillSync(Buffer.allocUnsafe(cipher.nonceSize));
+    const nonce = randomNonce(cipher.nonceSize);
     const header = serializeHeader({
       cipher,
       payloadType: encoded.type,

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * The authenticated ciphers the envelope can use, as thin wrappers over `node:crypto`.
@@ -19,6 +19,25 @@ export interface AeadCipher {
 export type AeadAlgorithmName = 'AES-256-GCM' | 'ChaCha20-Poly1305' | 'AES-256-CBC-HMAC-SHA256';
 
 class AuthenticationFailure extends Error {}
+
+const NONCE_POOL_BYTES = 4096;
+let noncePool = Buffer.alloc(0);
+let noncePoolOffset = 0;
+
+/**
+ * A fresh random nonce from the CSPRNG. One `randomFillSync` call costs about as much as sealing a
+ * small message, so bytes are drawn 4 KiB at a time and handed out in order: each byte goes into
+ * one nonce only, and a used pool is dropped, never refilled, so a nonce can't change under a holder.
+ */
+export function randomNonce(size: number): Buffer {
+  if (noncePoolOffset + size > noncePool.length) {
+    noncePool = randomFillSync(Buffer.allocUnsafeSlow(NONCE_POOL_BYTES));
+    noncePoolOffset = 0;
+  }
+  const nonce = noncePool.subarray(noncePoolOffset, noncePoolOffset + size);
+  noncePoolOffset += size;
+  return nonce;
+}
 
 function checkSizes(cipher: AeadCipher, key: Buffer, nonce: Buffer, tag?: Buffer): void {
   if (key.length !== cipher.keySize || nonce.length !== cipher.nonceSize || (tag && tag.length !== cipher.tagSize)) {
