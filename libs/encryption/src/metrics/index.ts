@@ -6,3 +6,4 @@
 export { EncryptionMetricsModule } from './encryption-metrics.module.js';
 export { EncryptionMetricsService } from './encryption-metrics.service.js';
 export { ENCRYPTION_METRICS, ENCRYPTION_METRIC_PREFIX } from './encryption-metrics.constants.js';
+export { ENCRYPTION_METRIC_PROVIDERS } from './encryption-metrics.providers.js';
