@@ -56,8 +56,10 @@ function nodeAead(id: number, name: AeadAlgorithmName, nodeName: 'aes-256-gcm' |
       checkSizes(cipher, key, nonce);
       const c = createCipheriv(nodeName as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
       c.setAAD(aad, { plaintextLength: plaintext.length });
-      const ciphertext = plaintext.length ? Buffer.concat([c.update(plaintext), c.final()]) : (c.final(), Buffer.alloc(0));
-      return { ciphertext, tag: c.getAuthTag() };
+      // Stream ciphers: final() yields nothing, so skip the copy Buffer.concat would make.
+      const head = plaintext.length ? c.update(plaintext) : Buffer.alloc(0);
+      const rest = c.final();
+      return { ciphertext: rest.length ? Buffer.concat([head, rest]) : head, tag: c.getAuthTag() };
     },
     open(key, nonce, ciphertext, tag, aad) {
       checkSizes(cipher, key, nonce, tag);
