@@ -12,6 +12,7 @@ export type { InMemoryKeyStoreOptions } from './stores/in-memory-key.store.js';
 export { FileKeyStore } from './stores/file-key.store.js';
 export type { FileKeyStoreOptions } from './stores/file-key.store.js';
 export { toBase64, fromBase64 } from './crypto/base64.js';
+export { ciphertextKeyId } from './crypto/ciphertext-key-id.js';
 export {
   EncryptionError,
   DecryptionError,
