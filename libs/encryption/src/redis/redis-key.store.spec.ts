@@ -254,7 +254,7 @@ describe('RedisKeyStore', () => {
       await store.heartbeat({ instanceId: 'here', revision: 2, at: 'b' }, 60_000);
       await expect(store.instances()).resolves.toEqual([{ instanceId: 'here', revision: 2, at: 'b' }]);
       await expect(redis.hkeys(`${prefix}instances`)).resolves.toEqual(['here']);
-      await expect(redis.zrange(`${prefix}instances:expiry`, 0, -1)).resolves.toEqual(['here']);
+      await expect(redis.zrange(`${prefix}instances:expiry`, 0, '-1')).resolves.toEqual(['here']);
     });
   });
 });
