@@ -193,9 +193,10 @@ export function describeKeyStoreContract(
 
     it('heartbeats: instances within their TTL are listed (one entry each, latest beat), expired ones are not', async () => {
       const [first, second] = [await connect(), await connect()];
-      await first.heartbeat!({ instanceId: 'short', revision: 1, at: '2026-05-01T00:00:00.000Z' }, 500);
+      // Long enough that a slow machine lists it before it expires; the sleep below outlasts it.
+      await first.heartbeat!({ instanceId: 'short', revision: 1, at: '2026-05-01T00:00:00.000Z' }, 1_500);
       await second.heartbeat!({ instanceId: 'long', revision: 2, at: '2026-05-01T00:00:01.000Z' }, 60_000);
-      await first.heartbeat!({ instanceId: 'short', revision: 3, at: '2026-05-01T00:00:02.000Z' }, 500);
+      await first.heartbeat!({ instanceId: 'short', revision: 3, at: '2026-05-01T00:00:02.000Z' }, 1_500);
 
       const byId = (beats: Awaited<ReturnType<NonNullable<KeyStore['instances']>>>) =>
         [...beats].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
@@ -203,7 +204,7 @@ export function describeKeyStoreContract(
         { instanceId: 'long', revision: 2, at: '2026-05-01T00:00:01.000Z' },
         { instanceId: 'short', revision: 3, at: '2026-05-01T00:00:02.000Z' },
       ]);
-      await sleep(700);
+      await sleep(1_700);
       await expect(first.instances!()).resolves.toEqual([
         { instanceId: 'long', revision: 2, at: '2026-05-01T00:00:01.000Z' },
       ]);
