@@ -53,14 +53,15 @@ const FIXED_PREFIX = 4;
 const MAX_KEY_ID_BYTES = 255;
 
 export function serializeHeader(h: EnvelopeHeader): Buffer {
-  const keyId = Buffer.from(h.keyId, 'utf8');
-  if (keyId.length === 0 || keyId.length > MAX_KEY_ID_BYTES) throw new RangeError('key id must be 1..255 bytes');
-  const header = Buffer.allocUnsafe(FIXED_PREFIX + keyId.length + COMMITMENT_SIZE + h.nonce.length);
+  // Encoded straight into the header (same UTF-8 as Buffer.from) rather than through a temporary Buffer.
+  const keyIdLength = Buffer.byteLength(h.keyId, 'utf8');
+  if (keyIdLength === 0 || keyIdLength > MAX_KEY_ID_BYTES) throw new RangeError('key id must be 1..255 bytes');
+  const header = Buffer.allocUnsafe(FIXED_PREFIX + keyIdLength + COMMITMENT_SIZE + h.nonce.length);
   header[0] = FORMAT_VERSION;
   header[1] = h.cipher.id;
   header[2] = h.payloadType | (h.codec << 2);
-  header[3] = keyId.length;
-  let offset = FIXED_PREFIX + keyId.copy(header, FIXED_PREFIX);
+  header[3] = keyIdLength;
+  let offset = FIXED_PREFIX + header.write(h.keyId, FIXED_PREFIX, keyIdLength, 'utf8');
   offset += h.commitment.copy(header, offset);
   h.nonce.copy(header, offset);
   return header;
@@ -89,10 +90,8 @@ export function parseEnvelope(bytes: Buffer): Envelope | undefined {
   const bodyStart = nonceStart + cipher.nonceSize;
   if (bytes.length < bodyStart + cipher.tagSize) return undefined;
 
-  const keyIdBytes = bytes.subarray(FIXED_PREFIX, commitmentStart);
-  const keyId = keyIdBytes.toString('utf8');
-  // Reject non-canonical UTF-8 so a key id has exactly one encoding (the header is MACed as bytes).
-  if (Buffer.byteLength(keyId) !== keyIdLength || !Buffer.from(keyId).equals(keyIdBytes)) return undefined;
+  const keyId = decodeKeyId(bytes, commitmentStart);
+  if (keyId === undefined) return undefined;
 
   const tagStart = bytes.length - cipher.tagSize;
   return {
@@ -106,4 +105,17 @@ export function parseEnvelope(bytes: Buffer): Envelope | undefined {
     ciphertext: bytes.subarray(bodyStart, tagStart),
     tag: bytes.subarray(tagStart),
   };
+}
+
+/** The key id, or `undefined` when its bytes aren't canonical UTF-8. */
+function decodeKeyId(bytes: Buffer, end: number): string | undefined {
+  // ASCII is canonical UTF-8 as it is, so the common case needs no re-encoding to compare.
+  let i = FIXED_PREFIX;
+  while (i < end && bytes[i] < 0x80) i++;
+  if (i === end) return bytes.toString('latin1', FIXED_PREFIX, end);
+  const keyIdBytes = bytes.subarray(FIXED_PREFIX, end);
+  const keyId = keyIdBytes.toString('utf8');
+  // Reject non-canonical UTF-8 so a key id has exactly one encoding (the header is MACed as bytes).
+  if (Buffer.byteLength(keyId) !== keyIdBytes.length || !Buffer.from(keyId).equals(keyIdBytes)) return undefined;
+  return keyId;
 }
