@@ -3,6 +3,7 @@ import { join } from 'node:path';
 
 import { describeEnvironment, REPO_ROOT } from './environment.js';
 import type { MeasureOptions } from './harness.js';
+import { httpSuite } from './http.js';
 import type { SuiteReport } from './report.js';
 import { renderConsoleTable, renderMarkdown } from './report.js';
 import type { Suite } from './suite.js';
@@ -14,7 +15,7 @@ import { roundTripSuite } from './suites/round-trip.suite.js';
  * `--only <id>[,<id>]` runs some suites (and then writes nothing unless `--write` is given);
  * BENCH_ROUNDS, BENCH_ROUND_MS and BENCH_WARMUP_MS change the method.
  */
-const SUITES: Suite[] = [roundTripSuite, keyRingSuite];
+const SUITES: Suite[] = [roundTripSuite, keyRingSuite, httpSuite];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

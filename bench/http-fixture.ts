@@ -1,0 +1,113 @@
+import 'reflect-metadata';
+
+import { randomUUID } from 'node:crypto';
+
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import {
+  ClassSerializerInterceptor,
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  NotFoundException,
+  Param,
+  ParseUUIDPipe,
+  ValidationPipe,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, APP_PIPE, NestFactory } from '@nestjs/core';
+import { EncryptionModule, InMemoryKeyStore } from 'nestjs-encryption';
+
+import { AdminTokenGuard } from '../apps/demo/src/admin/admin-token.guard.js';
+import { DEMO_CONFIG, loadDemoConfig } from '../apps/demo/src/config/demo.config.js';
+import { CustomersController } from '../apps/demo/src/customers/customers.controller.js';
+import { CustomersRepository } from '../apps/demo/src/customers/customers.repository.js';
+
+/**
+ * Baselines for the HTTP benchmark of the demo's `GET /customers/:id`. Both keep the demo's request
+ * pipeline: Express, the same global `ValidationPipe` and `ClassSerializerInterceptor`, `ParseUUIDPipe`,
+ * an async in-memory repository and a class instance as the response.
+ */
+
+export interface CustomerFields {
+  name: string;
+  email: string;
+  phone?: string;
+  nationalId: string;
+}
+
+/** The demo's `Customer` without `@Encrypted()`. */
+export class PlainCustomer {
+  id!: string;
+  name!: string;
+  email!: string;
+  phone?: string;
+  nationalId!: string;
+  createdAt!: string;
+
+  constructor(fields: PlainCustomer) {
+    Object.assign(this, fields);
+  }
+}
+
+/** The demo's repository without encryption at rest: records are copied out as the demo's are. */
+@Injectable()
+export class PlainCustomersRepository {
+  private readonly records = new Map<string, PlainCustomer>();
+
+  async create(input: CustomerFields): Promise<PlainCustomer> {
+    const customer = new PlainCustomer({ ...input, id: randomUUID(), createdAt: new Date().toISOString() });
+    this.records.set(customer.id, customer);
+    return customer;
+  }
+
+  async find(id: string): Promise<PlainCustomer | undefined> {
+    const stored = this.records.get(id);
+    return stored && new PlainCustomer({ ...stored });
+  }
+}
+
+/** The demo controller's read endpoint, returning a class without `@Encrypted()`. */
+@Controller('customers')
+export class PlainCustomersController {
+  constructor(private readonly customers: PlainCustomersRepository) {}
+
+  @Get(':id')
+  async find(@Param('id', ParseUUIDPipe) id: string): Promise<PlainCustomer> {
+    const customer = await this.customers.find(id);
+    if (!customer) throw new NotFoundException(`No customer ${id}`);
+    return new PlainCustomer(customer);
+  }
+}
+
+const demoPipeline = [
+  { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
+  { provide: APP_INTERCEPTOR, useClass: ClassSerializerInterceptor },
+];
+
+/** No encryption anywhere: the baseline. */
+@Module({ controllers: [PlainCustomersController], providers: [PlainCustomersRepository, ...demoPipeline] })
+export class PlainCustomersModule {}
+
+/**
+ * The demo's own controller and repository (fields encrypted at rest, decrypted on every read) without
+ * `EncryptionInterceptor`, so responses go out in plaintext: isolates the cost of response encryption.
+ */
+@Module({})
+export class AtRestOnlyCustomersModule {
+  static register(): DynamicModule {
+    return {
+      module: AtRestOnlyCustomersModule,
+      imports: [EncryptionModule.forRoot({ isGlobal: true, keyStore: new InMemoryKeyStore() })],
+      controllers: [CustomersController],
+      providers: [{ provide: DEMO_CONFIG, useValue: loadDemoConfig({}) }, CustomersRepository, AdminTokenGuard, ...demoPipeline],
+    };
+  }
+}
+
+export async function createPlainCustomersApp(): Promise<INestApplication> {
+  return NestFactory.create(PlainCustomersModule, { logger: false, abortOnError: false });
+}
+
+export async function createAtRestOnlyCustomersApp(): Promise<INestApplication> {
+  return NestFactory.create(AtRestOnlyCustomersModule.register(), { logger: false, abortOnError: false });
+}
