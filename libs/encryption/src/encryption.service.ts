@@ -1,10 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 
 import { Injectable } from '@nestjs/common';
+import type { JWK } from 'jose';
 
 import { aeadByName, randomNonce } from './crypto/aead.js';
 import type { AeadCipher } from './crypto/aead.js';
 import { decodeBase64Url } from './crypto/base64.js';
+import type { ForeignFormat } from './crypto/ciphertext-format.js';
+import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from './crypto/ciphertext-format.js';
 import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
 import { DataKey, explicitKeyId } from './crypto/data-key.js';
 import type { Envelope } from './crypto/envelope.js';
@@ -31,6 +34,8 @@ import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-o
 import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
 import type { EncryptionOperationEvent } from './interfaces/encryption-event.interface.js';
+import { FernetFormat } from './formats/fernet.format.js';
+import { JweFormat } from './formats/jwe.format.js';
 import { KeyManagerService } from './key-manager.service.js';
 
 const NO_CONTEXT = Buffer.alloc(0);
@@ -45,6 +50,10 @@ const CONTEXT_OBJECT_TAG = Buffer.from([2]);
 export class EncryptionService {
   private readonly cipher: AeadCipher;
   private readonly codec: CompressionCodec;
+  private readonly fernet: FernetFormat;
+  private readonly jwe: JweFormat;
+  /** `algorithm: 'fernet'`: new ciphertexts are Fernet tokens. */
+  private readonly makesFernet: boolean;
 
   constructor(
     @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
@@ -52,12 +61,16 @@ export class EncryptionService {
     private readonly events: EncryptionEvents,
     private readonly auditor: EncryptionAuditor,
   ) {
-    this.cipher = aeadByName(options.algorithm);
+    this.makesFernet = options.algorithm === 'fernet';
+    this.cipher = aeadByName(options.algorithm === 'fernet' ? 'AES-256-GCM' : options.algorithm);
     this.codec = CODEC_BY_ALGORITHM[options.compressionAlgorithm];
+    this.fernet = new FernetFormat(options, keyManager);
+    this.jwe = new JweFormat(options, keyManager);
   }
 
-  /** Encrypts to the binary envelope. */
+  /** Encrypts to the binary envelope (with `algorithm: 'fernet'`, the binary Fernet token). */
   encrypt(data: Plaintext, options: EncryptOptions = {}): Promise<Buffer> {
+    if (this.makesFernet) return this.encryptFernet(data, options).then((token) => Buffer.from(token, 'base64url'));
     return this.events.observed ? this.observe('encrypt', (stats) => this.seal(data, options, stats)) : this.seal(data, options);
   }
 
@@ -100,16 +113,49 @@ export class EncryptionService {
     return envelope;
   }
 
-  /** Encrypts to the text form: the envelope as unpadded base64url, safe in JSON and URLs. */
+  /**
+   * Encrypts to the text form: the envelope as unpadded base64url, safe in JSON and URLs (with
+   * `algorithm: 'fernet'`, a standard Fernet token: url-safe base64 with padding).
+   */
   async encryptToString(data: Plaintext, options?: EncryptOptions): Promise<string> {
+    if (this.makesFernet) return this.encryptFernet(data, options ?? {});
     return (await this.encrypt(data, options)).toString('base64url');
+  }
+
+  /**
+   * Encrypts to a public key as a standard compact JWE (RSA-OAEP-256 or ECDH-ES+A256KW, with A256GCM),
+   * of any size. By default to this service's active key pair; `publicJwk` can be any RSA (2048 bits or
+   * more), X25519 or P-256 public JWK. The protected header's `cty` records the type for `decrypt()`:
+   * `json`, `text/plain;charset=utf-8` or `octet-stream`.
+   */
+  encryptForPublicKey(data: Plaintext, publicJwk?: JWK): Promise<string> {
+    const run = (stats?: OperationStats) => {
+      if (stats) stats.algorithm = 'JWE';
+      return this.jwe.encrypt(data, publicJwk);
+    };
+    return this.events.observed ? this.observe('encrypt', run) : run();
+  }
+
+  /**
+   * Python's `MultiFernet.rotate`: re-encrypts a Fernet token made with any usable ring key under the
+   * active key, keeping its timestamp (so a TTL still counts from the first encryption). No TTL check.
+   * Returns the form it was given (text or binary).
+   */
+  async rotateFernetToken<T extends string | Buffer>(token: T): Promise<T> {
+    if (foreignFormatOf(token) !== 'fernet') throw new DecryptionError();
+    const rotated = this.fernet.rotate(token);
+    return (typeof token === 'string' ? rotated : Buffer.from(rotated, 'base64url')) as T;
   }
 
   /**
    * Decrypts either form back to the type that was encrypted. Any failure to authenticate is a
    * `DecryptionError` with one generic message; an unknown key id is its subclass `KeyNotFoundError`.
+   * Also reads Fernet tokens (text or binary) and compact JWEs (see `DecryptOptions.as` for the type
+   * they return): docs/FORMAT.md, "Other formats".
    */
   decrypt<T extends Plaintext = Plaintext>(input: Buffer | Uint8Array | string, options: DecryptOptions = {}): Promise<T> {
+    const foreign = foreignFormatOf(input);
+    if (foreign) return this.decryptForeign(foreign, input, options) as Promise<T>;
     return (
       this.events.observed ? this.observe('decrypt', (stats) => this.unseal(input, options, stats)) : this.unseal(input, options)
     ) as Promise<T>;
@@ -157,6 +203,30 @@ export class EncryptionService {
     return decodePlaintext(envelope.payloadType, decompressed);
   }
 
+  private encryptFernet(data: Plaintext, options: EncryptOptions): Promise<string> {
+    const run = async (stats?: OperationStats) => {
+      if (stats) stats.algorithm = 'fernet';
+      return this.fernet.encrypt(data, options);
+    };
+    return this.events.observed ? this.observe('encrypt', run) : run();
+  }
+
+  private decryptForeign(format: ForeignFormat, input: Buffer | Uint8Array | string, options: DecryptOptions): Promise<Plaintext> {
+    const run = async (stats?: OperationStats) => {
+      if (stats) stats.algorithm = format === 'jwe' ? 'JWE' : 'fernet';
+      checkUntypedAs(options.as);
+      try {
+        return format === 'jwe'
+          ? await this.jwe.decrypt(input as string, options)
+          : decodeForeignPayload(await this.fernet.decrypt(input, options), undefined, options.as);
+      } catch (error) {
+        if (error instanceof DecryptionError) this.auditor.decryptionFailed();
+        throw error;
+      }
+    };
+    return this.events.observed ? this.observe('decrypt', run) : run();
+  }
+
   /** Times one operation and reports it to event subscribers, success or failure. */
   private async observe<T>(operation: 'encrypt' | 'decrypt', run: (stats: OperationStats) => Promise<T>): Promise<T> {
     const stats: OperationStats = {};
@@ -165,7 +235,7 @@ export class EncryptionService {
       this.events.emit({
         type: 'operation',
         operation,
-        algorithm: operation === 'encrypt' ? this.cipher.name : (stats.algorithm ?? 'unknown'),
+        algorithm: stats.algorithm ?? (operation === 'encrypt' ? this.cipher.name : 'unknown'),
         result,
         errorCode,
         durationSeconds: (performance.now() - start) / 1000,

@@ -1,10 +1,14 @@
+import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 
 import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
+import type { JSONWebKeySet, JWK } from 'jose';
 
 import { fromBase64, toBase64 } from './crypto/base64.js';
 import { DataKey } from './crypto/data-key.js';
+import { encodeFernetKey } from './crypto/fernet.js';
+import { buildJwks } from './crypto/jwe.js';
 import type { ActiveKey, ManagedKey } from './crypto/key-ring.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { unwrapKey, wrapKey } from './crypto/key-wrap.js';
@@ -13,6 +17,7 @@ import type { DerivedKey } from './crypto/password-key-derivation.js';
 import { deriveKeyFromPassword } from './crypto/password-key-derivation.js';
 import type { RsaKeyPair } from './crypto/rsa-key-pair.js';
 import { generateRsaKeyPair } from './crypto/rsa-key-pair.js';
+import { createStoredKeyPair, keyPairSpecOf, rewrapKeyPair, unwrapPrivateKey } from './crypto/stored-key-pair.js';
 import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
 import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
@@ -27,12 +32,22 @@ import {
 import { MESSAGES } from './errors/encryption.messages.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
 import type { KeyMetadata } from './interfaces/key-metadata.interface.js';
-import type { InstanceHeartbeat, KeyState, StoredKey, StoredKeyRing } from './interfaces/key-store.interface.js';
+import type { KeyPairMetadata } from './interfaces/key-pair-metadata.interface.js';
+import type {
+  InstanceHeartbeat,
+  KeyPairState,
+  KeyState,
+  StoredKey,
+  StoredKeyPair,
+  StoredKeyRing,
+} from './interfaces/key-store.interface.js';
 import { KeyUsageTracker } from './key-usage-tracker.js';
 import { InMemoryKeyStore } from './stores/in-memory-key.store.js';
 
 const KEY_ID_BYTES = 8;
 const USABLE: ReadonlySet<KeyState> = new Set(['staged', 'active', 'decrypt-only']);
+/** Key pair states that are published in the JWKS and decrypt. */
+const PUBLISHED_PAIR_STATES: ReadonlySet<KeyPairState> = new Set(['active', 'decrypt-only']);
 
 /** Where the store stands, for health checks. */
 export interface KeyStoreStatus {
@@ -80,6 +95,10 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
   private lastUnknownKeyReload = 0;
   private unknownKeyReload?: Promise<void>;
   private tickRunning = false;
+  /** Private keys of usable key pairs, unwrapped on first use. */
+  private readonly privateKeys = new Map<string, KeyObject>();
+  /** Usable keys of the current ring (active first), computed once per ring. */
+  private usable?: { ring: KeyRing; keys: ManagedKey[] };
 
   constructor(
     @InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions,
@@ -98,6 +117,7 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     this.masterKey = await this.resolveMasterKey(stored);
     if (stored) this.adopt(stored);
     else await this.createFirstKey();
+    if (this.options.enableAsymmetric && !this.activeStoredKeyPair()) await this.enqueue(() => this.addFirstKeyPair());
     if (store.loadUsage) {
       const totals = await this.tryStore('load usage', () => store.loadUsage!());
       if (totals) this.usage.setStoredTotals(totals);
@@ -192,11 +212,17 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
         const keys = current.keys.map((key) =>
           key.wrappedKey ? { ...key, wrappedKey: wrapKey(next.key, key.id, this.unwrap(key)) } : key,
         );
+        const keyPairs = current.keyPairs?.map((pair) => {
+          const rewrapped = rewrapKeyPair(this.masterKey!, next.key, pair);
+          if (!rewrapped) throw new MasterKeyMismatchError();
+          return rewrapped;
+        });
         const ring: StoredKeyRing = {
           revision: current.revision + 1,
           keys,
           masterKeyCheck: makeMasterKeyCheck(next.key),
           ...(next.salt ? { masterKeySalt: toBase64(next.salt) } : {}),
+          ...(keyPairs ? { keyPairs } : {}),
         };
         if (await this.save(ring, current.revision)) {
           this.masterKey = next.key;
@@ -238,9 +264,103 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     return generateRsaKeyPair(this.options.rsaKeySize);
   }
 
-  /** Replaces the loaded ring with the store's when the store has a newer one. */
+  /**
+   * Makes a new active key pair (`asymmetricAlgorithm`); the previous one becomes decrypt-only (still
+   * in the JWKS) and the `keyRetention` policy retires older ones. One compare-and-set write: instances
+   * rotating at the same moment produce one new pair, which all adopt. An instance that meets a JWE for
+   * a pair it hasn't loaded yet reloads the ring (see `reloadForUnknownKey`).
+   */
+  rotateKeyPair(): Promise<KeyPairMetadata> {
+    this.assertAsymmetric();
+    return this.enqueue(async () => {
+      const startKid = this.activeStoredKeyPair()?.kid;
+      let fresh: StoredKeyPair | undefined;
+      for (;;) {
+        const current = this.currentStored();
+        const active = current.keyPairs?.find((pair) => pair.state === 'active');
+        if (active && active.kid !== startKid) return this.toKeyPairMetadata(active); // join that rotation
+        if (!fresh) {
+          fresh = await this.newKeyPair();
+          continue; // the ring may have changed while the pair was generated
+        }
+        const keyPairs = this.keyPairsAfterRotation(current.keyPairs ?? [], fresh);
+        if (await this.save({ ...current, revision: current.revision + 1, keyPairs }, current.revision)) {
+          this.auditor.record('key-pair-activated', fresh.kid, { alg: fresh.alg, revision: current.revision + 1 });
+          return this.toKeyPairMetadata(fresh);
+        }
+        await this.reload();
+      }
+    });
+  }
+
+  /** The JWK Set (RFC 7517) of the active and decrypt-only key pairs, active first: public members only. */
+  publicJwks(): JSONWebKeySet {
+    this.assertAsymmetric();
+    return buildJwks(this.publishedKeyPairs().map((pair) => pair.publicJwk));
+  }
+
+  /** The active key pair's public JWK, what `encryptForPublicKey()` encrypts to by default. */
+  activePublicJwk(): JWK {
+    this.assertAsymmetric();
+    const active = this.activeStoredKeyPair();
+    if (!active) throw new EncryptionError('KEY_RING_NOT_READY', MESSAGES.NO_ACTIVE_KEY_PAIR);
+    return { ...active.publicJwk };
+  }
+
+  /**
+   * The private key of an active or decrypt-only key pair, unwrapped on first use and cached;
+   * `undefined` for an unknown or retired `kid`.
+   */
+  findPrivateKey(kid: string): KeyObject | undefined {
+    this.assertAsymmetric();
+    const cached = this.privateKeys.get(kid);
+    if (cached) return cached;
+    const pair = this.stored?.keyPairs?.find((candidate) => candidate.kid === kid);
+    if (!pair || !PUBLISHED_PAIR_STATES.has(pair.state)) return undefined;
+    const key = unwrapPrivateKey(this.masterKey!, pair);
+    if (!key) throw new MasterKeyMismatchError();
+    this.privateKeys.set(kid, key);
+    return key;
+  }
+
+  /** Metadata of every key pair, newest first; never private keys. */
+  listKeyPairs(): KeyPairMetadata[] {
+    return [...(this.stored?.keyPairs ?? [])]
+      .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+      .map((pair) => this.toKeyPairMetadata(pair));
+  }
+
+  /** Keys that may decrypt (active, staged, decrypt-only): the active one first, then newest first. */
+  usableKeys(): readonly ManagedKey[] {
+    const ring = this.loadedRing();
+    if (this.usable?.ring !== ring) {
+      const others = ring.all().filter((key) => key.dataKey && key !== ring.active);
+      this.usable = { ring, keys: [ring.active, ...others] };
+    }
+    return this.usable.keys;
+  }
+
+  /**
+   * **Secret material, for interoperability only.** The Fernet keys (url-safe base64, the form Python's
+   * `Fernet(key)` takes) of the usable ring keys, active first: `MultiFernet([Fernet(k) for k in keys])`
+   * then decrypts every token this service makes with `algorithm: 'fernet'`, and its tokens decrypt
+   * here. Anyone holding them can read and forge those tokens; native envelopes stay out of reach (the
+   * Fernet key is derived with its own HKDF info). Every call is audited.
+   */
+  exportFernetKeys(): string[] {
+    const keys = this.usableKeys().map((key) => encodeFernetKey(key.dataKey!.fernetKey()));
+    this.auditor.record('fernet-keys-exported', this.activeKey.id, { keys: keys.length, revision: this.revision });
+    return keys;
+  }
+
+  /**
+   * Replaces the loaded ring with the store's when the store has a newer one. Rejects with
+   * `KeyStoreUnavailableError` when the store has lost the ring this instance holds.
+   */
   async reload(): Promise<void> {
     const stored = await this.storeCall('load', () => this.options.keyStore.load());
+    // Otherwise each compare-and-set loop would retry against the empty store for ever, as fast as it answers.
+    if (!stored && this.stored) throw new KeyStoreUnavailableError(MESSAGES.STORE_RING_MISSING);
     if (stored && stored.revision !== this.stored?.revision) this.adopt(stored);
   }
 
@@ -398,15 +518,19 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async createFirstKey(): Promise<void> {
+    // Generated first, so the first ring is one write with both keys in it.
+    const keyPair = this.options.enableAsymmetric ? await this.newKeyPair() : undefined;
     const key = this.newStoredKey(1, 'active', 1);
     const ring: StoredKeyRing = {
       revision: 1,
       keys: [key.stored],
       masterKeyCheck: makeMasterKeyCheck(this.masterKey!),
       ...(this.masterKeySalt ? { masterKeySalt: toBase64(this.masterKeySalt) } : {}),
+      ...(keyPair ? { keyPairs: [keyPair] } : {}),
     };
     if (await this.save(ring, 0, key)) {
       this.auditor.record('key-created', key.stored.id, { version: 1, revision: 1 });
+      if (keyPair) this.auditor.record('key-pair-created', keyPair.kid, { alg: keyPair.alg, revision: 1 });
       return;
     }
     // Another instance created the first ring at the same moment: use that one.
@@ -431,6 +555,77 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
         stateChangedAt: now,
         ...(state === 'staged' ? { stagedRevision: revision } : {}),
       },
+    };
+  }
+
+  /** Adds an active key pair to a ring that has none (made before asymmetric encryption was enabled). */
+  private async addFirstKeyPair(): Promise<void> {
+    let fresh: StoredKeyPair | undefined;
+    for (;;) {
+      const current = this.currentStored();
+      if (current.keyPairs?.some((pair) => pair.state === 'active')) return; // another instance added one
+      if (!fresh) {
+        fresh = await this.newKeyPair();
+        continue;
+      }
+      if (await this.save({ ...current, revision: current.revision + 1, keyPairs: [fresh, ...(current.keyPairs ?? [])] }, current.revision)) {
+        this.auditor.record('key-pair-created', fresh.kid, { alg: fresh.alg, revision: current.revision + 1 });
+        return;
+      }
+      await this.reload();
+    }
+  }
+
+  private newKeyPair(): Promise<StoredKeyPair> {
+    const spec = keyPairSpecOf(this.options.asymmetricAlgorithm, this.options.rsaKeySize);
+    return createStoredKeyPair(spec, this.masterKey!, 'active', this.isoNow());
+  }
+
+  /** `fresh` active, the old active decrypt-only, and the retention policy applied to previous pairs. */
+  private keyPairsAfterRotation(pairs: readonly StoredKeyPair[], fresh: StoredKeyPair): StoredKeyPair[] {
+    const at = this.isoNow();
+    const { maxPreviousKeys = Infinity, maxAgeMs = Infinity } = this.options.keyRetention;
+    let previous = 0;
+    const older = [...pairs]
+      .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+      .map((pair): StoredKeyPair => {
+        let state: KeyPairState = pair.state === 'active' ? 'decrypt-only' : pair.state;
+        if (state === 'decrypt-only') {
+          previous++;
+          if (previous > maxPreviousKeys || Date.parse(at) - Date.parse(pair.createdAt) > maxAgeMs) state = 'retired';
+        }
+        return state === pair.state ? pair : { ...pair, state, stateChangedAt: at };
+      });
+    return [fresh, ...older];
+  }
+
+  private activeStoredKeyPair(): StoredKeyPair | undefined {
+    return this.stored?.keyPairs?.find((pair) => pair.state === 'active');
+  }
+
+  /** Active first, then decrypt-only pairs newest first. */
+  private publishedKeyPairs(): StoredKeyPair[] {
+    return (this.stored?.keyPairs ?? [])
+      .filter((pair) => PUBLISHED_PAIR_STATES.has(pair.state))
+      .sort((a, b) => (a.state === 'active' ? -1 : b.state === 'active' ? 1 : Date.parse(b.createdAt) - Date.parse(a.createdAt)));
+  }
+
+  private assertAsymmetric(): void {
+    if (!this.options.enableAsymmetric) {
+      throw new EncryptionConfigError(MESSAGES.FEATURE_DISABLED('Asymmetric encryption', 'enableAsymmetric'));
+    }
+  }
+
+  private toKeyPairMetadata(pair: StoredKeyPair): KeyPairMetadata {
+    const createdAt = new Date(pair.createdAt);
+    return {
+      kid: pair.kid,
+      alg: pair.alg,
+      ...(pair.rsaKeySize !== undefined ? { rsaKeySize: pair.rsaKeySize } : {}),
+      ...(pair.crv !== undefined ? { crv: pair.crv } : {}),
+      state: pair.state,
+      createdAt,
+      ageMs: this.now() - createdAt.getTime(),
     };
   }
 
@@ -464,6 +659,10 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     this.stored = stored;
     // Erase bytes of keys that may no longer be used; a retired key is unwrapped again if restored.
     for (const key of retiredNow) key.dataKey!.destroy();
+    for (const kid of this.privateKeys.keys()) {
+      const pair = stored.keyPairs?.find((candidate) => candidate.kid === kid);
+      if (!pair || !PUBLISHED_PAIR_STATES.has(pair.state)) this.privateKeys.delete(kid);
+    }
   }
 
   private unwrap(entry: StoredKey): Buffer {

@@ -16,7 +16,8 @@ import {
 
 import { AEAD_CIPHERS } from '../crypto/aead.js';
 
-export const ALGORITHMS = AEAD_CIPHERS.map((cipher) => cipher.name);
+export const ALGORITHMS = [...AEAD_CIPHERS.map((cipher) => cipher.name), 'fernet'];
+export const ASYMMETRIC_ALGORITHMS = ['RSA-OAEP-256', 'ECDH-ES+A256KW-X25519', 'ECDH-ES+A256KW-P256'];
 export const MIN_PBKDF2_ITERATIONS = 100_000;
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
@@ -47,6 +48,8 @@ export class EncryptionOptionsSchema {
   @IsInt() @Min(16) @Max(64) saltSize!: number;
   @IsInt() @Min(MIN_PBKDF2_ITERATIONS) @Max(10_000_000) iterations!: number;
   @IsIn(ALGORITHMS) algorithm!: string;
+  // Python takes any int; at most ~100 years keeps `timestamp + ttl` exact.
+  @IsOptional() @IsInt() @Min(1) @Max(3_155_760_000) fernetTtlSeconds?: number;
   @IsInt() @IsPositive() keyRotationInterval!: number;
   @IsBoolean() enableCompression!: boolean;
   @IsInt() @Min(0) compressionThreshold!: number;
@@ -54,6 +57,7 @@ export class EncryptionOptionsSchema {
   @IsInt() @IsPositive() maxDecompressedSize!: number;
   @IsBoolean() enableKeyDerivation!: boolean;
   @IsBoolean() enableAsymmetric!: boolean;
+  @IsIn(ASYMMETRIC_ALGORITHMS) asymmetricAlgorithm!: string;
   @IsIn([2048, 3072, 4096]) rsaKeySize!: number;
   @IsIn(['PKCS7']) paddingScheme!: string;
   @ValidateNested() @Type(() => KeyRetentionSchema) keyRetention!: KeyRetentionSchema;

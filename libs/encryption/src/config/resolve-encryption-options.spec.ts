@@ -34,6 +34,7 @@ describe('resolveEncryptionOptions', () => {
       ['maxDecompressedSize', 64 * 1024 * 1024],
       ['enableKeyDerivation', true],
       ['enableAsymmetric', true],
+      ['asymmetricAlgorithm', 'RSA-OAEP-256'],
       ['rsaKeySize', 2048],
       ['paddingScheme', 'PKCS7'],
       ['keyRetention', {}],
@@ -86,8 +87,17 @@ describe('resolveEncryptionOptions', () => {
       expect(resolved.keyStore).toBe(keyStore);
     });
 
-    test.each(['AES-256-GCM', 'ChaCha20-Poly1305', 'AES-256-CBC-HMAC-SHA256'] as const)('algorithm %s is accepted', (algorithm) => {
+    test.each(['AES-256-GCM', 'ChaCha20-Poly1305', 'AES-256-CBC-HMAC-SHA256', 'fernet'] as const)('algorithm %s is accepted', (algorithm) => {
       expect(resolveEncryptionOptions({ algorithm }).algorithm).toBe(algorithm);
+    });
+
+    test.each(['RSA-OAEP-256', 'ECDH-ES+A256KW-X25519', 'ECDH-ES+A256KW-P256'] as const)('asymmetricAlgorithm %s is accepted', (asymmetricAlgorithm) => {
+      expect(resolveEncryptionOptions({ asymmetricAlgorithm }).asymmetricAlgorithm).toBe(asymmetricAlgorithm);
+    });
+
+    test('fernetTtlSeconds has no default (no age limit) and keeps a given value', () => {
+      expect(resolveEncryptionOptions().fernetTtlSeconds).toBeUndefined();
+      expect(resolveEncryptionOptions({ fernetTtlSeconds: 3600 }).fernetTtlSeconds).toBe(3600);
     });
 
     test('a 32-byte master key is accepted as a Buffer or as base64 text, and copied', () => {
@@ -112,7 +122,10 @@ describe('resolveEncryptionOptions', () => {
 
   describe('invalid values are an EncryptionConfigError naming the field and what it allows', () => {
     test.each([
-      ['an unknown algorithm', { algorithm: 'AES-128-GCM' }, 'algorithm must be one of the following values: AES-256-GCM, ChaCha20-Poly1305, AES-256-CBC-HMAC-SHA256'],
+      ['an unknown algorithm', { algorithm: 'AES-128-GCM' }, 'algorithm must be one of the following values: AES-256-GCM, ChaCha20-Poly1305, AES-256-CBC-HMAC-SHA256, fernet'],
+      ['an unknown asymmetricAlgorithm', { asymmetricAlgorithm: 'RSA1_5' }, 'asymmetricAlgorithm must be one of the following values: RSA-OAEP-256, ECDH-ES+A256KW-X25519, ECDH-ES+A256KW-P256'],
+      ['fernetTtlSeconds 0', { fernetTtlSeconds: 0 }, 'fernetTtlSeconds must not be less than 1'],
+      ['fractional fernetTtlSeconds', { fernetTtlSeconds: 1.5 }, 'fernetTtlSeconds must be an integer number'],
       ['keySize 31', { keySize: 31 }, 'keySize must be one of the following values: 32, 64'],
       ['keySize as text', { keySize: '32' }, 'keySize must be one of the following values: 32, 64'],
       ['a negative compressionThreshold', { compressionThreshold: -1 }, 'compressionThreshold must not be less than 0'],

@@ -33,6 +33,7 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
   maxDecompressedSize: 64 * 1024 * 1024,
   enableKeyDerivation: true,
   enableAsymmetric: true,
+  asymmetricAlgorithm: 'RSA-OAEP-256',
   rsaKeySize: 2048,
   paddingScheme: 'PKCS7',
   keyRetention: {},

@@ -21,6 +21,7 @@ function hkdf(secret: Buffer, info: string, length: number): Buffer {
 export class DataKey {
   readonly commitment: Buffer;
   private readonly cipherKeys = new Map<number, Buffer>();
+  private fernet?: Buffer;
 
   constructor(
     readonly id: string,
@@ -38,10 +39,19 @@ export class DataKey {
     return key;
   }
 
+  /**
+   * The Fernet key of this data key (32 bytes: signing key ‖ AES-128 key), HKDF info `fernet`. Kept
+   * apart from every native cipher key by its info, so exporting it reveals nothing about them.
+   */
+  fernetKey(): Buffer {
+    return (this.fernet ??= hkdf(this.secret, 'fernet', 32));
+  }
+
   /** Overwrites the secret and every derived key; the object is unusable afterwards. */
   destroy(): void {
     this.secret.fill(0);
     this.commitment.fill(0);
+    this.fernet?.fill(0);
     for (const key of this.cipherKeys.values()) key.fill(0);
     this.cipherKeys.clear();
   }

@@ -67,6 +67,12 @@ export function generateFernetKey(): string {
   return encodePaddedBase64Url(randomBytes(KEY_SIZE));
 }
 
+/** 32 key bytes as the url-safe base64 text with padding that Python's `Fernet(key)` takes. */
+export function encodeFernetKey(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_SIZE) throw new EncryptionInputError(MESSAGES.INVALID_FERNET_KEY);
+  return encodePaddedBase64Url(Buffer.from(bytes));
+}
+
 /** Whether `key` is a usable Fernet key, without throwing. */
 export function isFernetKey(key: unknown): key is FernetKey {
   return keyBytes(key) !== undefined;

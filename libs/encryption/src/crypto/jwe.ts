@@ -69,14 +69,20 @@ export interface JweKeyPair {
   privateJwk: JWK;
 }
 
-/** Encrypts `plaintext` to `recipient` as a compact JWE with `{ alg, enc: 'A256GCM', kid }` protected. */
-export async function jweEncrypt(plaintext: Uint8Array, recipient: JweRecipient): Promise<string> {
+export interface JweEncryptOptions {
+  /** Content type (RFC 7516 §4.1.12) written to the protected header, so the recipient can restore the payload's type. */
+  cty?: string;
+}
+
+/** Encrypts `plaintext` to `recipient` as a compact JWE with `{ alg, enc: 'A256GCM', kid }` (and `cty` if given) protected. */
+export async function jweEncrypt(plaintext: Uint8Array, recipient: JweRecipient, options: JweEncryptOptions = {}): Promise<string> {
   if (!(plaintext instanceof Uint8Array)) throw new EncryptionInputError(MESSAGES.NOT_BYTES);
   const { key, kid, alg } = recipient;
   if (!isJweAlgorithm(alg)) throw new EncryptionInputError(MESSAGES.UNSUPPORTED_JWE_ALGORITHM('key management', JWE_ALGORITHMS));
   if (typeof kid !== 'string' || kid.length === 0) throw new EncryptionInputError(MESSAGES.INVALID_JWE_KID);
   try {
-    return await new CompactEncrypt(plaintext).setProtectedHeader({ alg, enc: JWE_ENCRYPTION, kid }).encrypt(key);
+    const cty = options.cty === undefined ? {} : { cty: options.cty };
+    return await new CompactEncrypt(plaintext).setProtectedHeader({ alg, enc: JWE_ENCRYPTION, kid, ...cty }).encrypt(key);
   } catch {
     throw new EncryptionInputError(MESSAGES.INVALID_JWE_KEY(alg));
   }
@@ -194,7 +200,7 @@ function decryptOptionsFor(encs: readonly JweContentEncryption[] | undefined): D
  * Five canonical base64url segments and nothing else. On Node 20 jose decodes with `atob`, which
  * skips whitespace and ignores non-zero trailing bits, so one token would have many spellings.
  */
-function isCanonicalCompact(token: unknown): token is string {
+export function isCanonicalCompact(token: unknown): token is string {
   if (typeof token !== 'string') return false;
   const segments = token.split('.');
   return segments.length === 5 && segments[0].length > 0 && segments.every((segment) => decodeBase64Url(segment) !== undefined);

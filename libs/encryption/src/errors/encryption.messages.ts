@@ -23,6 +23,8 @@ export const MESSAGES = {
     'A persistent key store needs a master key: set masterKey (32 bytes, base64) or masterKeyPassphrase',
   STORE_UNAVAILABLE: (operation: string) =>
     `The key store is unavailable; ${operation} will be retried when it is back`,
+  STORE_RING_MISSING:
+    'The key store no longer holds the key ring (wiped, or restarted without persistence); writes wait until it is restored',
   KEY_UNKNOWN_ID: (id: string) => `No key with id ${id}`,
   KEY_BAD_STATE: (id: string, state: string, operation: string) => `Key ${id} is ${state} and can't be ${operation}`,
   KEY_RING_NOT_READY: 'The key ring is not loaded yet: wait for the module to initialise',
@@ -47,4 +49,9 @@ export const MESSAGES = {
   KEY_RING_REVISION: (revision: unknown, expected: number) =>
     `A saved key ring's revision must be an integer greater than the expected revision ${expected} (got ${String(revision)})`,
   INVALID_KEY_STORE_OPTION: (problem: string) => `Invalid key store options: ${problem}`,
+  NO_ACTIVE_KEY_PAIR: 'The key ring has no active key pair yet: wait for the module to initialise',
+  INVALID_PUBLIC_JWK:
+    'Expected a public JWK for RSA-OAEP-256 (RSA, at least 2048 bits) or ECDH-ES+A256KW (X25519 or P-256) with use "enc" if set',
+  FERNET_OPTION_UNSUPPORTED: (option: string) => `Fernet tokens can't carry ${option}: it is refused rather than ignored`,
+  INVALID_UNTYPED_AS: "The 'as' option must be 'buffer', 'string' or 'json'",
 } as const;

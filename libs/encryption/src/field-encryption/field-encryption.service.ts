@@ -4,6 +4,7 @@ import { EncryptionService } from '../encryption.service.js';
 import { DecryptionError, EncryptionInputError } from '../errors/encryption.errors.js';
 import type { Plaintext } from '../crypto/plaintext-codec.js';
 import type { EncryptedFieldOptions, EncryptedBodyOptions } from '../interfaces/encrypted-field-options.interface.js';
+import type { UntypedPayloadAs } from '../interfaces/encryption-call-options.interface.js';
 import { EncryptedFieldError } from './encrypted-field.error.js';
 import type { ClassRef } from './encrypted-fields.metadata.js';
 import { designTypeOf, encryptedFieldsOf, isUserClass, nestedTypeOf, runtimeClassOf } from './encrypted-fields.metadata.js';
@@ -187,7 +188,7 @@ export class FieldEncryptionService {
   ): Promise<unknown> {
     let plaintext: Plaintext;
     try {
-      plaintext = await this.encryption.decrypt(ciphertext, { context });
+      plaintext = await this.encryption.decrypt(ciphertext, { context, as: untypedAs(expected) });
     } catch (error) {
       // Anything but a refused ciphertext (e.g. a key ring that isn't loaded) is the server's fault.
       if (error instanceof DecryptionError) throw EncryptedFieldError.fromDecryptionFailure(field, error);
@@ -196,6 +197,11 @@ export class FieldEncryptionService {
     if (!hasExpectedType(plaintext, expected)) throw EncryptedFieldError.wrongType(field, expected ?? 'a JSON value');
     return plaintext;
   }
+}
+
+/** How an untyped payload (a Fernet token, a JWE without `cty`) is read for a field of this type. */
+function untypedAs(expected: Expected): UntypedPayloadAs {
+  return expected === 'bytes' ? 'buffer' : expected === 'a string' ? 'string' : 'json';
 }
 
 function join(path: string, key: string): string {

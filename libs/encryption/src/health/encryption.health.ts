@@ -85,8 +85,10 @@ export class EncryptionHealthIndicator {
 
   private async selfTest(): Promise<string | undefined> {
     try {
-      const ciphertext = await this.encryption.encrypt(PROBE, { compress: false, context: PROBE_CONTEXT });
-      const decrypted = await this.encryption.decrypt(ciphertext, { context: PROBE_CONTEXT });
+      // Fernet tokens carry no context and no type: probe them without one, reading the payload as text.
+      const context = this.options.algorithm === 'fernet' ? undefined : PROBE_CONTEXT;
+      const ciphertext = await this.encryption.encrypt(PROBE, { compress: false, context });
+      const decrypted = await this.encryption.decrypt(ciphertext, { context, as: 'string' });
       return decrypted === PROBE ? undefined : REASONS.SELF_TEST_MISMATCH;
     } catch (error) {
       return REASONS.SELF_TEST_FAILED(error instanceof EncryptionError ? error.code : 'INTERNAL');

@@ -44,7 +44,12 @@ export type AuditAction =
   | 'master-key-rewrapped'
   | 'store-error'
   | 'store-recovered'
-  | 'decryption-failures-burst';
+  | 'decryption-failures-burst'
+  | 'key-pair-created'
+  | 'key-pair-activated'
+  | 'key-pair-decrypt-only'
+  | 'key-pair-retired'
+  | 'fernet-keys-exported';
 
 /**
  * A structured audit record of a lifecycle change, a master key rewrap, a store error or a burst of

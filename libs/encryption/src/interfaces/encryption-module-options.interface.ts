@@ -2,7 +2,18 @@ import type { AeadAlgorithmName } from '../crypto/aead.js';
 import type { CompressionAlgorithm } from '../crypto/compression.js';
 import type { KeyStore } from './key-store.interface.js';
 
-export type EncryptionAlgorithm = AeadAlgorithmName;
+/**
+ * What new ciphertexts are made with: an AEAD in the native envelope (docs/FORMAT.md), or `'fernet'`
+ * for standard Fernet tokens (Python's `cryptography.fernet`), keyed from the ring (see
+ * `KeyManagerService.exportFernetKeys()`).
+ */
+export type EncryptionAlgorithm = AeadAlgorithmName | 'fernet';
+
+/**
+ * Key pairs for asymmetric encryption (JWE with A256GCM content encryption): `'RSA-OAEP-256'` (modulus
+ * `rsaKeySize`), or `'ECDH-ES+A256KW'` on the X25519 or P-256 curve.
+ */
+export type AsymmetricAlgorithm = 'RSA-OAEP-256' | 'ECDH-ES+A256KW-X25519' | 'ECDH-ES+A256KW-P256';
 export type PaddingScheme = 'PKCS7';
 
 /** How many previous keys the ring keeps for decryption. Both limits apply when both are set. */
@@ -56,8 +67,18 @@ export interface EncryptionModuleOptions {
   saltSize?: number;
   /** PBKDF2-HMAC-SHA256 iterations for `deriveKey()`; never below 100000 (OWASP 2023). @default 600000 */
   iterations?: number;
-  /** Cipher for new ciphertexts; any supported one decrypts. @default 'AES-256-GCM' */
+  /**
+   * Format and cipher of new ciphertexts; every supported one decrypts, whatever this is set to.
+   * `'fernet'` makes `encryptToString()` return Fernet tokens (bytes only, no context, no compression).
+   * @default 'AES-256-GCM'
+   */
   algorithm?: EncryptionAlgorithm;
+  /**
+   * Maximum age, in seconds, of a Fernet token `decrypt()` accepts (tokens stamped more than 60 s in
+   * the future are refused too, as in Python). Overridable per call (`DecryptOptions.fernetTtlSeconds`).
+   * @default no age limit
+   */
+  fernetTtlSeconds?: number;
   /** Age in milliseconds after which the active key should be rotated. @default 30 days */
   keyRotationInterval?: number;
   /** Compress payloads of at least `compressionThreshold` bytes when it makes them smaller. @default true */
@@ -70,9 +91,15 @@ export interface EncryptionModuleOptions {
   maxDecompressedSize?: number;
   /** Allow `KeyManagerService.deriveKey()`. @default true */
   enableKeyDerivation?: boolean;
-  /** Allow RSA key pairs and asymmetric encryption. @default true */
+  /**
+   * Asymmetric encryption: a key pair in the ring (made at first boot), its JWKS (`publicJwks()`),
+   * `encryptForPublicKey()`, compact JWE in `decrypt()`, and `generateKeyPair()`. When false, none of
+   * these work and no key pair is made. @default true
+   */
   enableAsymmetric?: boolean;
-  /** RSA modulus length in bits: 2048, 3072 or 4096. @default 2048 */
+  /** Algorithm of the ring's key pairs; applies to key pairs made from now on. @default 'RSA-OAEP-256' */
+  asymmetricAlgorithm?: AsymmetricAlgorithm;
+  /** RSA modulus length in bits: 2048, 3072 or 4096 (ring key pairs and `generateKeyPair()`). @default 2048 */
   rsaKeySize?: number;
   /** Block padding for AES-256-CBC-HMAC-SHA256; PKCS#7 is the only scheme that is safe with the MAC. @default 'PKCS7' */
   paddingScheme?: PaddingScheme;
@@ -125,8 +152,11 @@ export interface ResolvedEncryptionOptions
       | 'clock'
       | 'keyPropagation'
       | 'decryptionFailureBurst'
+      | 'fernetTtlSeconds'
     >
   > {
+  /** Absent when Fernet tokens have no age limit. */
+  fernetTtlSeconds?: number;
   keyRetention: KeyRetentionPolicy;
   scheduledRotation: Required<ScheduledRotationOptions>;
   clock: EncryptionClock;

@@ -24,6 +24,39 @@ export interface StoredKey {
   stagedRevision?: number;
 }
 
+/**
+ * Lifecycle of a key pair: `active` is published and is what `encryptForPublicKey()` uses by default;
+ * `decrypt-only` is a previous pair, still published in the JWKS and still decrypting; `retired` is
+ * neither published nor used, its wrapped private key kept.
+ */
+export type KeyPairState = 'active' | 'decrypt-only' | 'retired';
+
+/** Key management algorithm of a stored key pair (JWE `alg`). */
+export type KeyPairAlgorithm = 'RSA-OAEP-256' | 'ECDH-ES+A256KW';
+
+/**
+ * A key pair for JWE as a store keeps it: the public JWK in the clear, the private JWK only wrapped
+ * under the master key (with the `kid` bound as the wrapping's AAD).
+ */
+export interface StoredKeyPair {
+  /** RFC 7638 SHA-256 thumbprint of the public key (base64url); also the JWE `kid`. */
+  kid: string;
+  alg: KeyPairAlgorithm;
+  /** Modulus length in bits, for `RSA-OAEP-256`. */
+  rsaKeySize?: 2048 | 3072 | 4096;
+  /** Curve, for `ECDH-ES+A256KW`. */
+  crv?: 'X25519' | 'P-256';
+  state: KeyPairState;
+  /** ISO 8601 creation time. */
+  createdAt: string;
+  /** ISO 8601 time of the last state change, when there was one. */
+  stateChangedAt?: string;
+  /** The public JWK (public members plus `kid`, `alg`, `use: 'enc'`); never a private member. */
+  publicJwk: Record<string, string>;
+  /** The private JWK as UTF-8 JSON, wrapped like a data key (`crypto/key-wrap.ts`) with the kid as id. */
+  wrappedPrivateKey: string;
+}
+
 /** A whole key ring as stored. `revision` increases with every write and drives compare-and-set. */
 export interface StoredKeyRing {
   revision: number;
@@ -35,6 +68,8 @@ export interface StoredKeyRing {
   masterKeyCheck?: string;
   /** Salt of the passphrase-derived master key (base64), when the master key comes from a passphrase. */
   masterKeySalt?: string;
+  /** Key pairs for asymmetric encryption (JWE), active first; absent when none was ever made. */
+  keyPairs?: StoredKeyPair[];
 }
 
 /** What one instance reported in its last heartbeat. */

@@ -3,6 +3,7 @@ import { MESSAGES } from '../errors/encryption.messages.js';
 import type { KeyUsageDelta, StoredKeyRing, StoredKeyUsage } from '../interfaces/key-store.interface.js';
 
 const KEY_STATES = new Set(['staged', 'active', 'decrypt-only', 'retired', 'destroyed']);
+const KEY_PAIR_STATES = new Set(['active', 'decrypt-only', 'retired']);
 
 /**
  * Checks a ring before any store writes it: revisions only grow, so a watcher that compares revisions
@@ -86,6 +87,18 @@ function describeProblem(value: unknown): string | undefined {
     if (key.stagedRevision !== undefined && !Number.isSafeInteger(key.stagedRevision)) {
       return `key ${index} has an invalid stagedRevision`;
     }
+  }
+  return value.keyPairs === undefined ? undefined : describeKeyPairsProblem(value.keyPairs);
+}
+
+function describeKeyPairsProblem(keyPairs: unknown): string | undefined {
+  if (!Array.isArray(keyPairs)) return 'keyPairs is not an array';
+  for (const [index, pair] of keyPairs.entries()) {
+    if (!isObject(pair)) return `key pair ${index} is not an object`;
+    if (typeof pair.kid !== 'string' || pair.kid.length === 0) return `key pair ${index} has no kid`;
+    if (typeof pair.state !== 'string' || !KEY_PAIR_STATES.has(pair.state)) return `key pair ${index} has an invalid state`;
+    if (!isObject(pair.publicJwk)) return `key pair ${index} has an invalid publicJwk`;
+    if (typeof pair.wrappedPrivateKey !== 'string') return `key pair ${index} has an invalid wrappedPrivateKey`;
   }
   return undefined;
 }
