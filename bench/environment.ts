@@ -16,6 +16,8 @@ export interface Environment {
   openssl: string;
   v8: string;
   packages: Record<string, string>;
+  /** 1-minute load average when the run started: above `cores`, other processes competed for the CPU. */
+  loadAverage: number;
 }
 
 const PACKAGES = ['nestjs-encryption', '@nestjs/core', '@nestjs/common', 'reflect-metadata', 'rxjs'];
@@ -32,6 +34,7 @@ export function describeEnvironment(): Environment {
     openssl: process.versions.openssl,
     v8: process.versions.v8,
     packages: Object.fromEntries(PACKAGES.map((name) => [name, packageVersion(name)])),
+    loadAverage: os.loadavg()[0],
   };
 }
 

@@ -47,6 +47,7 @@ export async function measure(contenders: readonly Contender[], options: Measure
   for (let round = 0; round < options.rounds; round++) {
     const perSecond = await interleavedRound(contenders, batches, options.roundMs, round);
     perSecond.forEach((ops, index) => rounds[index].push(ops));
+    if (process.env.BENCH_VERBOSE) console.log(`    round ${round + 1}: ${perSecond.map((ops) => Math.round(ops)).join(' ')} ops/s`);
   }
 
   const results = contenders.map((contender, index): ContenderResult => {

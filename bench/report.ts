@@ -1,3 +1,5 @@
+import * as os from 'node:os';
+
 import type { Environment } from './environment.js';
 import type { MeasureOptions } from './harness.js';
 import type { Suite, SuiteResult, Table } from './suite.js';
@@ -18,6 +20,10 @@ export function renderMarkdown(environment: Environment, options: MeasureOptions
     `- Date: ${environment.date}`,
     `- Machine: ${environment.cpu}, ${environment.cores} cores, ${environment.memoryGiB} GiB RAM, ${environment.platform}`,
     `- Node.js ${environment.node} (V8 ${environment.v8}), OpenSSL ${environment.openssl}`,
+    `- Load: 1-minute load average ${environment.loadAverage.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end` +
+      (Math.max(environment.loadAverage, os.loadavg()[0]) > environment.cores
+        ? ` (more than ${environment.cores} cores: other processes competed for the CPU, so absolute numbers are low and noisy; ratios hold up better)`
+        : ''),
     `- Packages: ${Object.entries(environment.packages)
       .map(([name, version]) => `${name} ${version}`)
       .join(', ')}`,

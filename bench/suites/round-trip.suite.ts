@@ -29,10 +29,10 @@ export const roundTripSuite: Suite = {
     const uncompressed = await createEncryptionApp({ enableCompression: false });
     const rows: string[][] = [];
     const targets: TargetCheck[] = [];
+    const notes: string[] = [];
     try {
       for (const payload of benchmarkPayloads()) {
         log(`round trip: ${payload.name}`);
-        const defaultEnvelope = await withDefaults.service.encrypt(payload.value as never);
         const contenders: Contender[] = [
           { name: 'node:crypto AES-256-GCM', run: bareRoundTrip(payload), bytesPerOp: payload.size },
           { name: 'EncryptionService, default config', run: await serviceRoundTrip(withDefaults.service, payload), bytesPerOp: payload.size },
@@ -42,23 +42,32 @@ export const roundTripSuite: Suite = {
             bytesPerOp: payload.size,
           },
         ];
+        const defaultEnvelope = await withDefaults.service.encrypt(payload.value as never);
+        const compressed = envelopeCodec(defaultEnvelope) !== 0;
+        const envelopes = [
+          IV_SIZE + payload.size + TAG_SIZE,
+          defaultEnvelope.length,
+          (await uncompressed.service.encrypt(payload.value as never)).length,
+        ];
         const measured = await measure(contenders, options);
+        const ratios = measured.results.map((_, index) => (index === 0 ? 1 : measured.ratio(index, 0)));
         measured.results.forEach((result, index) => {
-          const ratio = index === 0 ? 1 : measured.ratio(index, 0);
-          const compressed = index === 1 && envelopeCodec(defaultEnvelope) !== 0;
           rows.push([
             index === 0 ? `${payload.name} (${payload.size.toLocaleString('en-US')} B)` : '',
-            result.name + (compressed ? ` (gzipped to ${defaultEnvelope.length.toLocaleString('en-US')} B envelope)` : ''),
+            result.name,
+            `${envelopes[index].toLocaleString('en-US')}${index === 1 && compressed ? ' (gzip)' : ''}`,
             formatOps(result.opsPerSec),
             formatMb(result.mbPerSec),
             formatSpread(result.spread),
-            index === 0 ? '1.00' : formatRatio(ratio),
+            formatRatio(ratios[index]),
           ]);
-          const minimum = TARGETS[payload.name];
-          if (index > 0 && minimum !== undefined) {
-            targets.push(target(`${payload.name}, ${result.name.replace('EncryptionService, ', '')}: service/bare`, ratio, minimum));
-          }
         });
+        const minimum = TARGETS[payload.name];
+        if (minimum !== undefined) {
+          targets.push(target(`${payload.name}, default config: service/bare`, ratios[1], minimum));
+          targets.push(target(`${payload.name}, \`enableCompression: false\`: service/bare`, ratios[2], minimum));
+          notes.push(targetNote(payload, minimum, ratios, envelopes, compressed, measured.results.map((r) => r.opsPerSec)));
+        }
       }
     } finally {
       await withDefaults.app.close();
@@ -79,11 +88,41 @@ export const roundTripSuite: Suite = {
           'the result only when it is smaller, so the 1 KiB and 64 KiB JSON documents are gzipped and the 1 MiB random ' +
           'payload pays for a gzip attempt that is thrown away.',
       ],
-      tables: [{ headers: ['Payload', 'Contender', 'ops/s', 'MB/s', 'spread', 'service/bare'], rows }],
+      tables: [{ headers: ['Payload', 'Contender', 'ciphertext B', 'ops/s', 'MB/s', 'spread', 'service/bare'], rows }],
       targets,
+      notes: [
+        ...notes,
+        'For small payloads the service can beat the hand-written baseline: it draws nonces from a pooled CSPRNG ' +
+          'buffer (one `randomFillSync` per 4 KiB), while the baseline pays a `randomBytes(12)` call per message, ' +
+          'which costs about as much as sealing a small message.',
+      ],
     };
   },
 };
+
+/** Which configuration meets the target for this payload, and what the default configuration pays for. */
+function targetNote(
+  payload: Payload,
+  minimum: number,
+  ratios: number[],
+  envelopes: number[],
+  compressed: boolean,
+  opsPerSec: number[],
+): string {
+  const verdict = (ratio: number) => (ratio >= minimum ? 'meets' : 'misses');
+  const extraMs = (1 / opsPerSec[1] - 1 / opsPerSec[2]) * 1000;
+  const cost = extraMs >= 1 ? `${extraMs.toFixed(1)} ms` : `${Math.round(extraMs * 1000)} µs`;
+  const why = compressed
+    ? `it gzips this payload on encryption and gunzips it on decryption, about ${cost} per round trip, for a ` +
+      `${Math.round((1 - envelopes[1] / envelopes[2]) * 100)}% smaller ciphertext`
+    : `it tries gzip on this payload and throws the output away (no smaller), about ${cost} per round trip`;
+  return (
+    `**${payload.name} (${payload.size.toLocaleString('en-US')} B), target service/bare >= ${minimum}:** ` +
+    `\`enableCompression: false\` ${verdict(ratios[2])} it (${formatRatio(ratios[2])}); the default configuration ` +
+    `${verdict(ratios[1])} it (${formatRatio(ratios[1])}): ${why}. Where speed matters more than ciphertext size, ` +
+    'or for data that does not compress, turn compression off globally or per call (`compress: false`).'
+  );
+}
 
 /** The hand-written baseline: a fresh IV per message, `iv || ciphertext || tag` in one Buffer. */
 function bareRoundTrip(payload: Payload): () => unknown {
