@@ -35,22 +35,27 @@ export type {
   EncryptionModuleOptions,
   ResolvedEncryptionOptions,
   EncryptionAlgorithm,
+  AsymmetricAlgorithm,
   KeyRetentionPolicy,
   PaddingScheme,
   ScheduledRotationOptions,
   EncryptionClock,
 } from './interfaces/encryption-module-options.interface.js';
-export type { EncryptOptions, DecryptOptions, EncryptionContext } from './interfaces/encryption-call-options.interface.js';
+export type { EncryptOptions, DecryptOptions, EncryptionContext, UntypedPayloadAs } from './interfaces/encryption-call-options.interface.js';
 export type {
   KeyStore,
   StoredKey,
   StoredKeyRing,
+  StoredKeyPair,
+  KeyPairState,
+  KeyPairAlgorithm,
   KeyState,
   InstanceHeartbeat,
   KeyUsageDelta,
   StoredKeyUsage,
 } from './interfaces/key-store.interface.js';
 export type { KeyMetadata } from './interfaces/key-metadata.interface.js';
+export type { KeyPairMetadata } from './interfaces/key-pair-metadata.interface.js';
 export type {
   EncryptionEvent,
   EncryptionEventListener,

@@ -5,7 +5,13 @@ import { ctyOf, decodeForeignPayload, payloadTypeOfCty } from '../crypto/ciphert
 import type { JweAlgorithm, JweRecipient } from '../crypto/jwe.js';
 import { buildJwks, isCanonicalCompact, jweDecrypt, jweEncrypt } from '../crypto/jwe.js';
 import type { Plaintext } from '../crypto/plaintext-codec.js';
-import { DecryptionError, EncryptionConfigError, EncryptionInputError, KeyNotFoundError } from '../errors/encryption.errors.js';
+import {
+  DecryptionError,
+  EncryptionConfigError,
+  EncryptionInputError,
+  KeyNotFoundError,
+  KeyRetiredError,
+} from '../errors/encryption.errors.js';
 import { MESSAGES } from '../errors/encryption.messages.js';
 import type { DecryptOptions } from '../interfaces/encryption-call-options.interface.js';
 import type { ResolvedEncryptionOptions } from '../interfaces/encryption-module-options.interface.js';
@@ -32,7 +38,7 @@ export class JweFormat {
   async encrypt(data: Plaintext, publicJwk?: JWK): Promise<string> {
     this.assertEnabled();
     const { type, bytes } = encodeInput(data);
-    const recipient = await recipientOf(publicJwk ?? this.keyManager.activePublicJwk());
+    const recipient = await recipientOf(publicJwk === undefined ? this.keyManager.activePublicJwk() : publicJwk);
     return jweEncrypt(bytes, recipient, { cty: ctyOf(type) });
   }
 
@@ -61,7 +67,11 @@ export class JweFormat {
     return jweDecrypt(token, (kid) => {
       // A token without kid (some clients omit it) is tried with the active key pair only.
       const id = kid ?? (this.keyManager.activePublicJwk().kid as string);
-      return this.keyManager.findPrivateKey(id);
+      const key = this.keyManager.findPrivateKey(id);
+      if (!key && this.keyManager.listKeyPairs().some((pair) => pair.kid === id && pair.state === 'retired')) {
+        throw new KeyRetiredError(id);
+      }
+      return key;
     });
   }
 
