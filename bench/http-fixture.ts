@@ -15,7 +15,7 @@ import {
   ValidationPipe,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, APP_PIPE, NestFactory } from '@nestjs/core';
-import { EncryptionModule, InMemoryKeyStore } from 'nestjs-encryption';
+import { EncryptionInterceptor, EncryptionModule, InMemoryKeyStore } from 'nestjs-encryption';
 
 import { AdminTokenGuard } from '../apps/demo/src/admin/admin-token.guard.js';
 import { DEMO_CONFIG, loadDemoConfig } from '../apps/demo/src/config/demo.config.js';
@@ -23,7 +23,7 @@ import { CustomersController } from '../apps/demo/src/customers/customers.contro
 import { CustomersRepository } from '../apps/demo/src/customers/customers.repository.js';
 
 /**
- * Baselines for the HTTP benchmark of the demo's `GET /customers/:id`. Both keep the demo's request
+ * Baselines for the HTTP benchmark of the demo's `GET /customers/:id`. All keep the demo's request
  * pipeline: Express, the same global `ValidationPipe` and `ClassSerializerInterceptor`, `ParseUUIDPipe`,
  * an async in-memory repository and a class instance as the response.
  */
@@ -89,17 +89,26 @@ const demoPipeline = [
 export class PlainCustomersModule {}
 
 /**
- * The demo's own controller and repository (fields encrypted at rest, decrypted on every read) without
- * `EncryptionInterceptor`, so responses go out in plaintext: isolates the cost of response encryption.
+ * The demo's own controller and repository (fields encrypted at rest, decrypted on every read), without
+ * the demo's health, metrics and scheduling modules; with `responses: false` also without
+ * `EncryptionInterceptor`, so responses go out in plaintext. Together with the demo and the plain
+ * baseline, these split the cost of encryption into its parts.
  */
 @Module({})
-export class AtRestOnlyCustomersModule {
-  static register(): DynamicModule {
+export class DemoCustomersModule {
+  static register({ responses }: { responses: boolean }): DynamicModule {
     return {
-      module: AtRestOnlyCustomersModule,
+      module: DemoCustomersModule,
       imports: [EncryptionModule.forRoot({ isGlobal: true, keyStore: new InMemoryKeyStore() })],
       controllers: [CustomersController],
-      providers: [{ provide: DEMO_CONFIG, useValue: loadDemoConfig({}) }, CustomersRepository, AdminTokenGuard, ...demoPipeline],
+      providers: [
+        { provide: DEMO_CONFIG, useValue: loadDemoConfig({}) },
+        CustomersRepository,
+        AdminTokenGuard,
+        ...demoPipeline,
+        // As in the demo's AppModule: inside the serializer, so it sees class instances.
+        ...(responses ? [{ provide: APP_INTERCEPTOR, useExisting: EncryptionInterceptor }] : []),
+      ],
     };
   }
 }
@@ -108,6 +117,6 @@ export async function createPlainCustomersApp(): Promise<INestApplication> {
   return NestFactory.create(PlainCustomersModule, { logger: false, abortOnError: false });
 }
 
-export async function createAtRestOnlyCustomersApp(): Promise<INestApplication> {
-  return NestFactory.create(AtRestOnlyCustomersModule.register(), { logger: false, abortOnError: false });
+export async function createDemoCustomersApp(options: { responses: boolean }): Promise<INestApplication> {
+  return NestFactory.create(DemoCustomersModule.register(options), { logger: false, abortOnError: false });
 }

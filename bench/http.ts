@@ -9,7 +9,7 @@ import { register } from 'prom-client';
 import { loadDemoConfig } from '../apps/demo/src/config/demo.config.js';
 import { createDemoApp } from '../apps/demo/src/create-demo-app.js';
 import { CustomersRepository } from '../apps/demo/src/customers/customers.repository.js';
-import { createAtRestOnlyCustomersApp, createPlainCustomersApp, PlainCustomersRepository } from './http-fixture.js';
+import { createDemoCustomersApp, createPlainCustomersApp, PlainCustomersRepository } from './http-fixture.js';
 import type { CustomerFields } from './http-fixture.js';
 import type { LoadRequest, LoadResult } from './http-load.js';
 import { median } from './harness.js';
@@ -65,13 +65,13 @@ export const httpSuite: Suite = {
     const load = await startLoadGenerator();
     const variants: Variant[] = [];
     try {
-      variants.push(await demoVariant(), await atRestOnlyVariant(), await plainVariant());
+      variants.push(await demoVariant(), await demoPartsVariant(true), await demoPartsVariant(false), await plainVariant());
       for (const variant of variants) {
         log(`warm-up ${settings.warmupSeconds} s: ${variant.name}`);
         checked(variant, await measureRun(load, variant, settings.connections, settings.warmupSeconds));
       }
       for (let round = 0; round < settings.rounds; round++) {
-        // Alternate the order (A B C, C B A, ...) so drift in machine load hits every variant alike.
+        // Alternate the order (A B C D, D C B A, ...) so drift in machine load hits every variant alike.
         const order = round % 2 === 0 ? variants : [...variants].reverse();
         for (const variant of order) {
           log(`round ${round + 1}/${settings.rounds}, ${settings.durationSeconds} s: ${variant.name}`);
@@ -91,12 +91,9 @@ export const httpSuite: Suite = {
 };
 
 function report(variants: Variant[], settings: Settings): SuiteResult {
-  const [demo, atRestOnly, plain] = variants;
-  const perRound = (variant: Variant, baseline: Variant, pick: (variant: Measured, baseline: Measured) => number) =>
-    median(variant.rounds.map((result, round) => pick(result, baseline.rounds[round])));
-  const rateRatio = (variant: Variant, baseline: Variant) => perRound(variant, baseline, (v, b) => v.requestsPerSec / b.requestsPerSec);
-  const cpuRatio = (variant: Variant, baseline: Variant) =>
-    perRound(variant, baseline, (v, b) => b.cpuMicrosPerRequest / v.cpuMicrosPerRequest);
+  const [demo, withoutMetrics, repositoryOnly, plain] = variants;
+  const rateRatio = (variant: Variant) =>
+    median(variant.rounds.map((result, round) => result.requestsPerSec / plain.rounds[round].requestsPerSec));
   const mean = (variant: Variant, pick: (result: Measured) => number) =>
     variant.rounds.reduce((sum, result) => sum + pick(result), 0) / variant.rounds.length;
   const cpu = (variant: Variant) => median(variant.rounds.map((result) => result.cpuMicrosPerRequest));
@@ -107,38 +104,38 @@ function report(variants: Variant[], settings: Settings): SuiteResult {
     mean(variant, (result) => result.latencyP50Ms).toFixed(1),
     mean(variant, (result) => result.latencyP99Ms).toFixed(1),
     variant.rounds.map((result) => formatOps(result.requestsPerSec)).join(' / '),
-    formatRatio(rateRatio(variant, plain)),
+    formatRatio(rateRatio(variant)),
     cpu(variant).toFixed(0),
-    formatRatio(cpuRatio(variant, plain)),
+    formatRatio(cpu(plain) / cpu(variant)),
   ]);
-  const atRestCost = cpu(atRestOnly) - cpu(plain);
-  const responseCost = cpu(demo) - cpu(atRestOnly);
+  const cost = (variant: Variant, baseline: Variant) => (cpu(variant) - cpu(baseline)).toFixed(0);
 
   return {
     description: [
-      'One Node.js process serves three Nest apps on Express, each on its own port on 127.0.0.1, with logging off. ' +
-        "All three share the demo's request pipeline: global `ValidationPipe({ whitelist, forbidNonWhitelisted, " +
+      'One Node.js process serves four Nest apps on Express, each on its own port on 127.0.0.1, with logging off. ' +
+        "All four share the demo's request pipeline: global `ValidationPipe({ whitelist, forbidNonWhitelisted, " +
         'transform })`, global `ClassSerializerInterceptor`, `ParseUUIDPipe`, an async in-memory repository, and a class ' +
         'instance as the response. Each is asked for one customer with a name, an e-mail, a phone number and a ' +
         'national id.',
-      '*demo* is the real demo app (`createDemoApp`, in-memory key store, with its health, metrics and scheduling ' +
-        "modules). *demo without EncryptionInterceptor* uses the demo's own controller and repository, but has no " +
-        'interceptor and no metrics module, so the response goes out in plaintext. *no encryption* is a fixture ' +
-        '(bench/http-fixture.ts) with the same controller shape, which returns a class without `@Encrypted()` from a ' +
-        "repository that stores plaintext. The ratio against *no encryption* is the cost a user pays for the demo's " +
-        'protection. The difference between the two demo variants is the cost of the response encryption.',
+      '*demo* is the real demo app (`createDemoApp`, in-memory key store, with its health, Prometheus metrics and ' +
+        "scheduling modules). The next two variants use the demo's own controller and repository " +
+        '(bench/http-fixture.ts). *demo without metrics* keeps the `EncryptionInterceptor` but drops the health, ' +
+        'metrics and scheduling modules. *demo repository only* also drops the interceptor, so the response goes out ' +
+        'in plaintext. *no encryption* has the same controller shape, but it returns a class without `@Encrypted()` ' +
+        "from a repository that stores plaintext. The ratio of *demo* to *no encryption* is the cost a user pays for " +
+        "the demo's protection. The variants in between show where that cost goes.",
       `autocannon 9 runs in a separate Node.js process (bench/http-load.ts), so it never shares the servers' event loop. ` +
         `On a 2-core machine, the server and the load generator each get roughly one core. It uses ${settings.connections} ` +
         `keep-alive connections, no pipelining, and GETs the same URL. Each variant is warmed up for ` +
         `${settings.warmupSeconds} s and then measured for ${settings.durationSeconds} s in each of ${settings.rounds} ` +
-        'rounds. The order alternates (A B C, then C B A). *req/s* is completed requests divided by the duration, ' +
-        'averaged over the rounds. The latencies are the means of the per-round p50 and p99. The ratios are the medians ' +
-        'of the per-round ratios. Every run is checked for zero errors and zero non-2xx answers, and every variant\'s ' +
-        'response is checked before it is measured.',
+        'rounds. The order alternates (A B C D, then D C B A). *req/s* is completed requests divided by the duration, ' +
+        'averaged over the rounds, and *vs no encryption* is the median of the per-round ratios. The latencies are the ' +
+        "means of the per-round p50 and p99. Every run is checked for zero errors and zero non-2xx answers, and every " +
+        "variant's response is checked before it is measured.",
       '*CPU µs/req* is the CPU time (user + system, all threads) of the server process during a run, divided by the ' +
-        'requests served, as a median over the rounds. Other processes on the machine lower req/s, but they barely ' +
-        'change this figure. So on a shared machine, *rate by CPU* (baseline CPU per request divided by the ' +
-        "variant's) is the steadier measure of the overhead.",
+        'requests served, as a median over the rounds. *rate by CPU* is the baseline\'s CPU per request divided by the ' +
+        "variant's. Other processes on the machine cut req/s sharply, but they change CPU time per request much less. " +
+        'On a shared machine, the CPU figures are therefore the steadier measure of the overhead.',
     ],
     tables: [
       {
@@ -146,14 +143,13 @@ function report(variants: Variant[], settings: Settings): SuiteResult {
         rows,
       },
     ],
-    targets: [
-      target('HTTP GET /customers/:id, demo (3 @Encrypted fields) / no encryption: req/s', rateRatio(demo, plain), TARGET_RATIO),
-    ],
+    targets: [target('HTTP GET /customers/:id, demo (3 @Encrypted fields) / no encryption: req/s', rateRatio(demo), TARGET_RATIO)],
     notes: [
-      `By CPU time, the demo spends ${(atRestCost + responseCost).toFixed(0)} µs more per request than the baseline. Of ` +
-        `these, ${atRestCost.toFixed(0)} µs go to decrypting the three stored fields in the repository. The other ` +
-        `${responseCost.toFixed(0)} µs go to encrypting them again for the response (\`EncryptionInterceptor\`), together ` +
-        "with the demo's metrics, which record every operation.",
+      `By CPU time, the demo spends ${cost(demo, plain)} µs more per request than the baseline. Decrypting the ` +
+        `three stored fields in the repository accounts for ${cost(repositoryOnly, plain)} µs. Encrypting them again ` +
+        `for the response (\`EncryptionInterceptor\`) accounts for ${cost(withoutMetrics, repositoryOnly)} µs. The ` +
+        `metrics, health and scheduling modules account for ${cost(demo, withoutMetrics)} µs, mostly for recording ` +
+        "the six operations in Prometheus. The parts come from separate runs, so they add up only roughly.",
     ],
   };
 }
@@ -169,22 +165,28 @@ async function demoVariant(): Promise<Variant> {
   const { id } = await app.get(CustomersRepository).create(CUSTOMER);
   const url = `${base}/customers/${id}`;
   const body = await fetchJson(url);
-  const encryption = app.get(EncryptionService);
-  for (const field of SENSITIVE) {
-    if (body[field] === CUSTOMER[field] || (await encryption.decrypt(body[field] as string)) !== CUSTOMER[field]) {
-      throw new Error(`demo: ${field} is not the ciphertext of the stored value`);
-    }
-  }
-  return { name: 'demo', work: '3 fields decrypted from storage, 3 encrypted for the response', url, app, rounds: [] };
+  await expectCiphertexts('demo', body, app.get(EncryptionService));
+  return {
+    name: 'demo',
+    work: '3 fields decrypted from storage, 3 encrypted for the response, 6 operations recorded in Prometheus metrics',
+    url,
+    app,
+    rounds: [],
+  };
 }
 
-async function atRestOnlyVariant(): Promise<Variant> {
-  const app = await createAtRestOnlyCustomersApp();
+async function demoPartsVariant(responses: boolean): Promise<Variant> {
+  const app = await createDemoCustomersApp({ responses });
   const base = await listen(app);
   const { id } = await app.get(CustomersRepository).create(CUSTOMER);
   const url = `${base}/customers/${id}`;
-  expectPlaintext('demo without EncryptionInterceptor', await fetchJson(url));
-  return { name: 'demo without EncryptionInterceptor', work: '3 fields decrypted from storage', url, app, rounds: [] };
+  const body = await fetchJson(url);
+  if (responses) {
+    await expectCiphertexts('demo without metrics', body, app.get(EncryptionService));
+    return { name: 'demo without metrics', work: '3 fields decrypted from storage, 3 encrypted for the response', url, app, rounds: [] };
+  }
+  expectPlaintext('demo repository only', body);
+  return { name: 'demo repository only', work: '3 fields decrypted from storage', url, app, rounds: [] };
 }
 
 async function plainVariant(): Promise<Variant> {
@@ -194,6 +196,14 @@ async function plainVariant(): Promise<Variant> {
   const url = `${base}/customers/${id}`;
   expectPlaintext('no encryption', await fetchJson(url));
   return { name: 'no encryption', work: 'none', url, app, rounds: [] };
+}
+
+async function expectCiphertexts(name: string, body: Record<string, unknown>, encryption: EncryptionService): Promise<void> {
+  for (const field of SENSITIVE) {
+    if (body[field] === CUSTOMER[field] || (await encryption.decrypt(body[field] as string)) !== CUSTOMER[field]) {
+      throw new Error(`${name}: ${field} is not the ciphertext of the stored value`);
+    }
+  }
 }
 
 function expectPlaintext(name: string, body: Record<string, unknown>): void {
