@@ -24,6 +24,8 @@ const M = ENCRYPTION_METRICS;
 const ADMIN_TOKEN = randomBytes(16).toString('hex');
 const SENSITIVE = ['email', 'phone', 'nationalId'] as const;
 const DEFAULT_MAX_FIELD_LENGTH = 65_536;
+/** Starting a Node process that loads Nest, Express and Fastify takes seconds on a busy 2-core machine. */
+const PROCESS_TIMEOUT_MS = 120_000;
 
 interface CustomerInput {
   name: string;
@@ -70,7 +72,7 @@ let boots = 0;
 beforeAll(() => {
   build = buildDemoForNode();
   root = mkdtempSync(join(tmpdir(), 'demo-e2e-'));
-});
+}, PROCESS_TIMEOUT_MS);
 afterAll(() => {
   build?.remove();
   rmSync(root, { recursive: true, force: true });
@@ -117,7 +119,7 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
 
   beforeAll(async () => {
     demo = await startDemoProcess(build);
-  });
+  }, PROCESS_TIMEOUT_MS);
   afterAll(async () => {
     await demo?.stop();
   });
@@ -569,7 +571,7 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       } finally {
         await restarted.stop();
       }
-    });
+    }, PROCESS_TIMEOUT_MS);
 
     it('refuses to start with another master key', async () => {
       const env = fileEnv(adapter);
