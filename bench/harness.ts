@@ -3,7 +3,18 @@
  * up, then the contenders take turns in batches of a few milliseconds for a number of fixed-length
  * rounds, so background noise lands on every contender alike. Results are medians over rounds; ratios
  * are the median of per-round ratios, because a ratio within one round compares neighbours in time.
+ *
+ * Every batch is timed twice: by the wall clock (what ops/s means) and by this process's CPU time
+ * (user + system, all threads, so GC helpers and zlib's thread pool count). When other processes
+ * compete for the cores, the wall clock also counts the time this process waited for a core; CPU
+ * time doesn't, which makes it the steadier basis for comparing contenders.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// Every round starts from a collected heap, so it doesn't pay for garbage an earlier round left.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 /** One operation to measure; `run` may be sync or return a promise (awaited before the next call). */
 export interface Contender {
@@ -19,50 +30,68 @@ export interface MeasureOptions {
   warmupMs: number;
 }
 
+export type Clock = 'wall' | 'cpu';
+
 export interface ContenderResult {
   name: string;
-  /** Median over rounds. */
+  /** Operations per wall-clock second, median over rounds. */
   opsPerSec: number;
-  /** MB/s (10^6 bytes) at the median rate, when `bytesPerOp` is known. */
+  /** Operations per second of this process's CPU time, median over rounds. */
+  opsPerCpuSec: number;
+  /** MB/s (10^6 bytes) at the median wall-clock rate, when `bytesPerOp` is known. */
   mbPerSec?: number;
-  /** Relative spread of the rounds: (max - min) / median. */
-  spread: number;
-  rounds: number[];
+  /** Relative spread of the rounds by `clock`: (max - min) / median. */
+  spread(clock: Clock): number;
 }
 
 export interface Measurement {
   results: ContenderResult[];
   /** Median over rounds of `results[index] / results[baseline]` measured in the same round. */
-  ratio(index: number, baseline: number): number;
+  ratio(index: number, baseline: number, clock: Clock): number;
 }
 
-/** Aim for batches this long between clock reads, so reading the clock doesn't skew fast operations. */
+/** Aim for batches this long between clock reads, so reading the clocks doesn't skew fast operations. */
 const BATCH_TARGET_NS = 5_000_000;
+
+interface RoundRates {
+  wall: number;
+  cpu: number;
+}
 
 export async function measure(contenders: readonly Contender[], options: MeasureOptions): Promise<Measurement> {
   const batches = [];
   for (const contender of contenders) batches.push(await calibrate(contender, options.warmupMs));
 
-  const rounds: number[][] = contenders.map(() => []);
+  const rounds: RoundRates[][] = contenders.map(() => []);
   for (let round = 0; round < options.rounds; round++) {
-    const perSecond = await interleavedRound(contenders, batches, options.roundMs, round);
-    perSecond.forEach((ops, index) => rounds[index].push(ops));
-    if (process.env.BENCH_VERBOSE) console.log(`    round ${round + 1}: ${perSecond.map((ops) => Math.round(ops)).join(' ')} ops/s`);
+    collectGarbage();
+    const rates = await interleavedRound(contenders, batches, options.roundMs, round);
+    rates.forEach((rate, index) => rounds[index].push(rate));
+    if (process.env.BENCH_VERBOSE) {
+      console.log(`    round ${round + 1} ops/s wall | cpu: ${rates.map((r) => `${Math.round(r.wall)} | ${Math.round(r.cpu)}`).join(', ')}`);
+    }
   }
 
+  const series = (index: number, clock: Clock) => rounds[index].map((rate) => rate[clock]);
   const results = contenders.map((contender, index): ContenderResult => {
-    const opsPerSec = median(rounds[index]);
+    const opsPerSec = median(series(index, 'wall'));
     return {
       name: contender.name,
       opsPerSec,
+      opsPerCpuSec: median(series(index, 'cpu')),
       mbPerSec: contender.bytesPerOp === undefined ? undefined : (opsPerSec * contender.bytesPerOp) / 1e6,
-      spread: (Math.max(...rounds[index]) - Math.min(...rounds[index])) / opsPerSec,
-      rounds: rounds[index],
+      spread: (clock) => {
+        const values = series(index, clock);
+        return (Math.max(...values) - Math.min(...values)) / median(values);
+      },
     };
   });
   return {
     results,
-    ratio: (index, baseline) => median(rounds[index].map((ops, round) => ops / rounds[baseline][round])),
+    ratio: (index, baseline, clock) => {
+      const base = series(baseline, clock);
+      return median(series(index, clock).map((ops, round) => ops / base[round]));
+    },
   };
 }
 
@@ -82,24 +111,34 @@ async function calibrate(contender: Contender, warmupMs: number): Promise<number
 }
 
 /**
- * One round: the contenders take turns, one batch each, until each has run for `roundMs`. Taking
- * turns every few milliseconds means a burst of noise from other processes hits all of them alike.
+ * One round: the contenders take turns, one batch each, until each has run for `roundMs` of wall
+ * time. Taking turns every few milliseconds means a burst of noise from other processes hits all of
+ * them alike.
  */
-async function interleavedRound(contenders: readonly Contender[], batches: number[], roundMs: number, round: number): Promise<number[]> {
+async function interleavedRound(
+  contenders: readonly Contender[],
+  batches: number[],
+  roundMs: number,
+  round: number,
+): Promise<RoundRates[]> {
   const deadline = roundMs * 1e6;
   const calls = contenders.map(() => 0);
-  const elapsed = contenders.map(() => 0);
-  while (elapsed.some((ns) => ns < deadline)) {
+  const wall = contenders.map(() => 0);
+  const cpu = contenders.map(() => 0);
+  while (wall.some((ns) => ns < deadline)) {
     for (let k = 0; k < contenders.length; k++) {
       const index = (k + round) % contenders.length;
-      if (elapsed[index] >= deadline) continue;
+      if (wall[index] >= deadline) continue;
+      const cpuStart = process.cpuUsage();
       const start = process.hrtime.bigint();
       await runBatch(contenders[index].run, batches[index]);
-      elapsed[index] += Number(process.hrtime.bigint() - start);
+      wall[index] += Number(process.hrtime.bigint() - start);
+      const used = process.cpuUsage(cpuStart);
+      cpu[index] += (used.user + used.system) * 1000;
       calls[index] += batches[index];
     }
   }
-  return calls.map((count, index) => (count * 1e9) / elapsed[index]);
+  return calls.map((count, index) => ({ wall: (count * 1e9) / wall[index], cpu: (count * 1e9) / cpu[index] }));
 }
 
 async function runBatch(run: () => unknown, batch: number): Promise<void> {

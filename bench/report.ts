@@ -29,8 +29,11 @@ export function renderMarkdown(environment: Environment, options: MeasureOptions
       .join(', ')}`,
     `- Method: each contender is warmed up for ${options.warmupMs} ms, then the contenders of a comparison run in ` +
       `${options.rounds} interleaved rounds of ${options.roundMs} ms each (order rotating every round), so machine ` +
-      'noise hits all of them. ops/s is the median over rounds; *spread* is half the range of the rounds relative ' +
-      'to the median; ratios are the median of the per-round ratios.',
+      'noise hits all of them. Each batch is timed by the wall clock (*ops/s*, *MB/s*) and by this process\'s CPU ' +
+      'time, all threads included (*ops/CPU-s*): when other processes compete for the cores, the wall clock also counts ' +
+      'time spent waiting for a core, so targets are judged on the CPU-time ratios and the wall-clock ratios are shown ' +
+      'beside them. Rates are medians over rounds; *spread* is half the range of the CPU-time rounds relative to the ' +
+      'median; ratios are the median of the per-round ratios.',
     '',
     '## Targets',
     '',

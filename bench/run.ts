@@ -23,9 +23,9 @@ async function main(): Promise<void> {
   const suites = only ? SUITES.filter((suite) => only.includes(suite.id)) : SUITES;
   if (suites.length === 0) throw new Error(`No suite matches ${only?.join(',')}; known: ${SUITES.map((s) => s.id).join(', ')}`);
   const options: MeasureOptions = {
-    rounds: numberFromEnv('BENCH_ROUNDS', 10),
-    roundMs: numberFromEnv('BENCH_ROUND_MS', 400),
-    warmupMs: numberFromEnv('BENCH_WARMUP_MS', 500),
+    rounds: numberFromEnv('BENCH_ROUNDS', 12),
+    roundMs: numberFromEnv('BENCH_ROUND_MS', 250),
+    warmupMs: numberFromEnv('BENCH_WARMUP_MS', 400),
   };
   const environment = describeEnvironment();
   console.log(`${environment.cpu} x${environment.cores}, Node.js ${environment.node}, OpenSSL ${environment.openssl}`);
