@@ -1,13 +1,3 @@
-import {
-  EncryptionConfigError,
-  EncryptionError,
-  EncryptionInputError,
-  KeyStateError,
-  KeyStoreCorruptError,
-  KeyStoreLockTimeoutError,
-  KeyStoreUnavailableError,
-} from 'nestjs-encryption';
-
 /** What the process exit status means; scripts branch on these, so they never change. */
 export const EXIT = {
   OK: 0,
@@ -51,44 +41,31 @@ export const notFound = (message: string) => new CliError(EXIT.NOT_FOUND, 'NOT_F
 export const configError = (message: string) => new CliError(EXIT.CONFIG, 'INVALID_CONFIG', message);
 
 /**
- * The key store holds no ring. The library would create one at boot; the CLI refuses, so a wrong
- * `KEY_STORE_PATH` or `DATABASE_URL` is reported instead of silently starting a new, empty ring.
- * An `EncryptionError`, so `KeyManagerService` passes it through unchanged.
+ * Library errors by their stable `code` (`EncryptionError.code`), so reporting an error never needs
+ * the library loaded: `--help` and usage errors stay instant.
  */
-export class KeyRingMissingError extends EncryptionError {
-  constructor(location: string) {
-    super(
-      'KEY_RING_MISSING',
-      `The key store (${location}) holds no key ring: check KEY_STORE and its location. ` +
-        'The application creates the ring when it first starts.',
-    );
-  }
-}
+const LIBRARY_CODES: Record<string, ExitCode> = {
+  INVALID_CONFIG: EXIT.CONFIG, // includes MasterKeyMismatchError
+  KEY_STORE_UNAVAILABLE: EXIT.UNAVAILABLE,
+  KEY_STORE_CORRUPT: EXIT.UNAVAILABLE,
+  KEY_STORE_LOCK_TIMEOUT: EXIT.UNAVAILABLE,
+  KEY_RING_MISSING: EXIT.UNAVAILABLE,
+  INVALID_INPUT: EXIT.USAGE,
+  INVALID_KEY_STATE: EXIT.FAILED,
+};
+const NETWORK_CODES = /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|EAI_AGAIN)$/;
 
 /** The exit code and the `code` reported for any error. */
 export function classify(error: unknown): { exitCode: ExitCode; code: string; message: string } {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof CliError) return { exitCode: error.exitCode, code: error.code, message };
-  if (error instanceof EncryptionError) {
-    const { code } = error;
-    if (error instanceof EncryptionConfigError) return { exitCode: EXIT.CONFIG, code, message }; // includes MasterKeyMismatchError
-    if (
-      error instanceof KeyStoreUnavailableError ||
-      error instanceof KeyStoreCorruptError ||
-      error instanceof KeyStoreLockTimeoutError ||
-      error instanceof KeyRingMissingError
-    ) {
-      return { exitCode: EXIT.UNAVAILABLE, code, message: withCause(message, error) };
-    }
-    if (error instanceof EncryptionInputError) return { exitCode: EXIT.USAGE, code, message };
-    if (error instanceof KeyStateError) return { exitCode: EXIT.FAILED, code, message };
-    return { exitCode: EXIT.FAILED, code, message };
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && code in LIBRARY_CODES) {
+    const exitCode = LIBRARY_CODES[code];
+    return { exitCode, code, message: exitCode === EXIT.UNAVAILABLE ? withCause(message, error as Error) : message };
   }
-  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof errno === 'string' && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|EAI_AGAIN)$/.test(errno)) {
-    return { exitCode: EXIT.UNAVAILABLE, code: errno, message };
-  }
-  return { exitCode: EXIT.FAILED, code: 'FAILED', message };
+  if (typeof code === 'string' && NETWORK_CODES.test(code)) return { exitCode: EXIT.UNAVAILABLE, code, message };
+  return { exitCode: EXIT.FAILED, code: typeof code === 'string' ? code : 'FAILED', message };
 }
 
 /** "The key store is unavailable" says little on its own: add the underlying error code (never its message). */

@@ -5,7 +5,6 @@ import { parseArgs } from 'node:util';
 import type { CliIo, CommandContext, CommandDefinition, OptionSpec } from './cli-command.js';
 import { classify, EXIT, EXIT_CODES_HELP, usageError } from './cli.errors.js';
 import { createKeyStore, describeKeyStore, encryptionOptions, ENVIRONMENT_HELP, loadCliConfig } from './config/cli-config.js';
-import { withEncryption } from './config/encryption-context.js';
 import { deriveCommand } from './commands/derive.command.js';
 import { keysExportPublicCommand } from './commands/keys-export-public.command.js';
 import { keysListCommand } from './commands/keys-list.command.js';
@@ -14,7 +13,6 @@ import { keysDestroyCommand, keysRestoreCommand, keysRetireCommand } from './com
 import { masterRewrapCommand } from './commands/master-rewrap.command.js';
 import { reencryptCommand } from './commands/reencrypt.command.js';
 import { colorsEnabled, makeStyle } from './output/terminal.js';
-import { InMemoryKeyStore } from 'nestjs-encryption';
 
 export const PROGRAM = 'nestjs-encryption';
 
@@ -148,10 +146,13 @@ function makeContext(io: CliIo, values: Record<string, string | boolean | undefi
       if (!json) io.stderr.write(`${text}\n`);
     },
     async withServices(work, boot = {}) {
+      // Nest and the library load only for commands that run: help and usage errors stay instant.
+      const { withEncryption } = await import('./config/encryption-context.js');
       if (boot.standalone) {
+        const { InMemoryKeyStore } = await import('nestjs-encryption');
         const keyStore = new InMemoryKeyStore();
         return withEncryption(
-          { keyStore, location: 'in-memory store', verbose, stderr: io.stderr, options: { keyStore, ...boot.options } },
+          { keyStore, location: 'in-memory store', verbose, stderr: io.stderr, options: { keyStore, enableAsymmetric: false, ...boot.options } },
           (services) => work({ ...services, location: 'in-memory store' }),
         );
       }

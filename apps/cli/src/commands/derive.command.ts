@@ -1,5 +1,3 @@
-import { fromBase64, toBase64 } from 'nestjs-encryption';
-
 import type { CliIo, CommandDefinition } from '../cli-command.js';
 import { usageError } from '../cli.errors.js';
 
@@ -25,10 +23,13 @@ prompt without echo on a terminal); never from the command line. Needs no key st
   ],
   async run(context) {
     const { values } = context;
+    const { fromBase64, toBase64 } = await import('nestjs-encryption');
     const salt = values.salt === undefined ? undefined : fromBase64(values.salt as string);
     if (values.salt !== undefined && !salt) throw usageError('--salt must be standard base64 (with padding)');
     const iterations = integerOption(values.iterations, '--iterations');
     const keySize = integerOption(values['key-size'], '--key-size');
+    if (iterations !== undefined && iterations < 100_000) throw usageError('--iterations must be at least 100000');
+    if (keySize !== undefined && keySize !== 32 && keySize !== 64) throw usageError('--key-size must be 32 or 64');
     const variable = values['passphrase-env'] as string | undefined;
     let passphrase: string;
     if (variable !== undefined) {

@@ -1,7 +1,7 @@
 import type { CommandDefinition } from '../cli-command.js';
-import { ago, formatCount, renderTable } from '../output/terminal.js';
+import { ago, formatCount, formatDuration, renderTable } from '../output/terminal.js';
 import { dataUsageOf, ScanLedger } from '../state/scan-ledger.js';
-import { keyJson, keyRow } from './key-view.js';
+import { keyJson, keyRow, styledState } from './key-view.js';
 
 export const keysListCommand: CommandDefinition = {
   name: 'keys list',
@@ -19,6 +19,7 @@ Key bytes are never printed.`,
     const scans = await new ScanLedger(context.stateDir).all();
     return context.withServices(async ({ keys, location }) => {
       const list = keys.listKeys();
+      const pairs = keys.listKeyPairs();
       const rows = list.map((key) => ({ key, data: dataUsageOf(key, scans) }));
       if (context.json) {
         context.printJson({
@@ -26,6 +27,7 @@ Key bytes are never printed.`,
           revision: keys.revision,
           activeKeyId: keys.activeKey.id,
           keys: rows.map(({ key, data }) => keyJson(key, data)),
+          keyPairs: pairs.map((pair) => ({ ...pair, createdAt: pair.createdAt.toISOString() })),
           scans: scans.map((scan) => ({
             source: scan.source,
             kind: scan.kind,
@@ -46,6 +48,16 @@ Key bytes are never printed.`,
           { numeric: [false, true, false, false, true, true, false, false], style },
         ),
       );
+      if (pairs.length) {
+        context.print('\nKey pairs (asymmetric encryption; public keys: keys export-public)\n');
+        context.print(
+          renderTable(
+            ['KID', 'ALGORITHM', 'STATE', 'AGE'],
+            pairs.map((pair) => [pair.kid, pair.alg + (pair.rsaKeySize ? ` ${pair.rsaKeySize}` : pair.crv ? ` ${pair.crv}` : ''), styledState(pair.state, style), formatDuration(pair.ageMs)]),
+            { style },
+          ),
+        );
+      }
       if (scans.length) {
         context.print(`\nScanned sources:\n`);
         for (const scan of scans) {

@@ -4,8 +4,6 @@ import { ProgressReporter } from '../output/progress.js';
 import type { Style } from '../output/terminal.js';
 import { formatCount, formatDuration } from '../output/terminal.js';
 import { ContextTemplate } from '../reencrypt/context-template.js';
-import { reencryptJsonl } from '../reencrypt/jsonl-reencrypt.job.js';
-import { reencryptPostgres } from '../reencrypt/postgres-reencrypt.job.js';
 import type { JobEnvironment, ReencryptResult } from '../reencrypt/reencrypt-job.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { ScanLedger } from '../state/scan-ledger.js';
@@ -129,6 +127,8 @@ the same command again).`,
             context.notice(text);
           },
         };
+        const { reencryptJsonl } = await import('../reencrypt/jsonl-reencrypt.job.js');
+        const { reencryptPostgres } = await import('../reencrypt/postgres-reencrypt.job.js');
         const result = isFile
           ? await reencryptJsonl({ input: values.input as string, output: values.output as string | undefined, fields }, env)
           : await reencryptPostgres(

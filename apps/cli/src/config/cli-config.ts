@@ -1,10 +1,8 @@
 import { hostname } from 'node:os';
 
 import type { EncryptionModuleOptions, KeyStore } from 'nestjs-encryption';
-import { FileKeyStore, InMemoryKeyStore } from 'nestjs-encryption';
 
 import { configError } from '../cli.errors.js';
-import { OperatorKeyStore } from './operator-key-store.js';
 
 export type KeyStoreKind = 'file' | 'memory' | 'postgres' | 'redis';
 const KINDS: readonly KeyStoreKind[] = ['file', 'memory', 'postgres', 'redis'];
@@ -83,6 +81,9 @@ export function redactUrl(url: string): string {
 
 /** The configured store, wrapped so the CLI acts as an operator rather than as one more instance. */
 export async function createKeyStore(config: CliConfig): Promise<KeyStore> {
+  // Loaded here, not at the top: help and usage errors don't need the library.
+  const { FileKeyStore, InMemoryKeyStore } = await import('nestjs-encryption');
+  const { OperatorKeyStore } = await import('./operator-key-store.js');
   let store: KeyStore;
   switch (config.keyStore) {
     case 'memory':
@@ -110,6 +111,9 @@ export function encryptionOptions(config: CliConfig, keyStore: KeyStore, extra: 
     masterKeyPassphrase: config.masterKey ? undefined : config.masterKeyPassphrase,
     keyStore,
     instanceId: `cli-${hostname()}-${process.pid}`,
+    // Booting with asymmetric encryption on adds a key pair to a ring that has none: an operator's
+    // command must not change the ring as a side effect, so only `keys export-public` turns it on.
+    enableAsymmetric: false,
     ...extra,
   };
 }

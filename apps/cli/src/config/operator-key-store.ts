@@ -1,6 +1,20 @@
 import type { InstanceHeartbeat, KeyStore, KeyUsageDelta, StoredKeyRing, StoredKeyUsage } from 'nestjs-encryption';
+import { EncryptionError } from 'nestjs-encryption';
 
-import { KeyRingMissingError } from '../cli.errors.js';
+/**
+ * The key store holds no ring. The library would create one at boot; the CLI refuses, so a wrong
+ * `KEY_STORE_PATH` or `DATABASE_URL` is reported instead of silently starting a new, empty ring.
+ * An `EncryptionError`, so `KeyManagerService` passes it through unchanged.
+ */
+export class KeyRingMissingError extends EncryptionError {
+  constructor(location: string) {
+    super(
+      'KEY_RING_MISSING',
+      `The key store (${location}) holds no key ring: check KEY_STORE and its location. ` +
+        'The application creates the ring when it first starts.',
+    );
+  }
+}
 
 /**
  * The configured store as the CLI uses it:
