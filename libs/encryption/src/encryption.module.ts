@@ -10,6 +10,7 @@ import { EncryptionService } from './encryption.service.js';
 import { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
 import { EncryptionInterceptor } from './interceptors/encryption.interceptor.js';
 import { KeyManagerService } from './key-manager.service.js';
+import { CryptoWorkerPool } from './parallel/crypto-worker-pool.js';
 
 /**
  * `EncryptionModule.forRoot(options)` or `forRootAsync({ imports, inject, useFactory })`; add
@@ -21,6 +22,7 @@ import { KeyManagerService } from './key-manager.service.js';
     EncryptionEvents,
     EncryptionAuditor,
     KeyManagerService,
+    CryptoWorkerPool,
     EncryptionService,
     FieldEncryptionService,
     EncryptionInterceptor,

@@ -5,13 +5,13 @@ import type { JWK } from 'jose';
 
 import { aeadByName, randomNonce } from './crypto/aead.js';
 import type { AeadCipher } from './crypto/aead.js';
-import { decodeBase64Url } from './crypto/base64.js';
 import type { ForeignFormat } from './crypto/ciphertext-format.js';
 import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from './crypto/ciphertext-format.js';
 import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
 import { DataKey, explicitKeyId } from './crypto/data-key.js';
 import type { Envelope } from './crypto/envelope.js';
 import { CompressionCodec, parseEnvelope, serializeEnvelope, serializeHeader } from './crypto/envelope.js';
+import { ciphertextBytes as toBytes, contextBytes } from './crypto/envelope-input.js';
 import type { ManagedKey } from './crypto/key-ring.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
 import { decodePlaintext, encodePlaintext, UnencodableValueError } from './crypto/plaintext-codec.js';
@@ -25,11 +25,8 @@ import {
   KeyRetiredError,
 } from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
-import type {
-  DecryptOptions,
-  EncryptionContext,
-  EncryptOptions,
-} from './interfaces/encryption-call-options.interface.js';
+import type { BatchDecryptOptions, BatchEncryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
+import type { DecryptOptions, EncryptOptions } from './interfaces/encryption-call-options.interface.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
 import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
@@ -37,10 +34,9 @@ import type { EncryptionOperationEvent } from './interfaces/encryption-event.int
 import { FernetFormat } from './formats/fernet.format.js';
 import { JweFormat } from './formats/jwe.format.js';
 import { KeyManagerService } from './key-manager.service.js';
-
-const NO_CONTEXT = Buffer.alloc(0);
-const CONTEXT_BYTES_TAG = Buffer.from([1]);
-const CONTEXT_OBJECT_TAG = Buffer.from([2]);
+import type { BatchStats } from './batch/batch-encryption.js';
+import { BatchEncryption, newStats } from './batch/batch-encryption.js';
+import { CryptoWorkerPool } from './parallel/crypto-worker-pool.js';
 
 /**
  * Encrypts strings, bytes and JSON values into the self-describing envelope (docs/FORMAT.md) and
@@ -52,6 +48,7 @@ export class EncryptionService {
   private readonly codec: CompressionCodec;
   private readonly fernet: FernetFormat;
   private readonly jwe: JweFormat;
+  private readonly batch: BatchEncryption;
   /** `algorithm: 'fernet'`: new ciphertexts are Fernet tokens. */
   private readonly makesFernet: boolean;
 
@@ -60,12 +57,49 @@ export class EncryptionService {
     private readonly keyManager: KeyManagerService,
     private readonly events: EncryptionEvents,
     private readonly auditor: EncryptionAuditor,
+    private readonly pool: CryptoWorkerPool,
   ) {
     this.makesFernet = options.algorithm === 'fernet';
     this.cipher = aeadByName(options.algorithm === 'fernet' ? 'AES-256-GCM' : options.algorithm);
     this.codec = CODEC_BY_ALGORITHM[options.compressionAlgorithm];
     this.fernet = new FernetFormat(options, keyManager);
     this.jwe = new JweFormat(options, keyManager);
+    const { cipher, codec, fernet, jwe } = this;
+    this.batch = new BatchEncryption({ options, keyManager, events, auditor, pool, fernet, jwe, cipher, codec });
+  }
+
+  /**
+   * Encrypts every item (with the same options) in one call: the per-call work is done once, large
+   * batches are spread over the worker pool, and one `batch` event reports the call. Results are in
+   * input order, each `{ ok: true, value }` or `{ ok: false, error }` (the error `encrypt()` would throw);
+   * with `failFast: true` the call resolves to the ciphertexts or rejects with the first item's error.
+   */
+  encryptMany(items: readonly Plaintext[], options: BatchEncryptOptions & { failFast: true }): Promise<Buffer[]>;
+  encryptMany(items: readonly Plaintext[], options?: BatchEncryptOptions): Promise<BatchItemResult<Buffer>[]>;
+  async encryptMany(items: readonly Plaintext[], options?: BatchEncryptOptions): Promise<BatchItemResult<Buffer>[] | Buffer[]> {
+    const results = await this.batch.encryptMany(items, options);
+    return options?.failFast ? results.map((result) => (result as { value: Buffer }).value) : results;
+  }
+
+  /**
+   * Decrypts every item (with the same options) in one call, in any mix of formats and keys. Results
+   * are in input order, each `{ ok: true, value }` or `{ ok: false, error }` (the error `decrypt()` would
+   * throw); with `failFast: true` the call resolves to the plaintexts or rejects with the first item's error.
+   */
+  decryptMany<T extends Plaintext = Plaintext>(
+    items: readonly (Buffer | Uint8Array | string)[],
+    options: BatchDecryptOptions & { failFast: true },
+  ): Promise<T[]>;
+  decryptMany<T extends Plaintext = Plaintext>(
+    items: readonly (Buffer | Uint8Array | string)[],
+    options?: BatchDecryptOptions,
+  ): Promise<BatchItemResult<T>[]>;
+  async decryptMany(
+    items: readonly (Buffer | Uint8Array | string)[],
+    options?: BatchDecryptOptions,
+  ): Promise<BatchItemResult<Plaintext>[] | Plaintext[]> {
+    const results = await this.batch.decryptMany(items, options);
+    return options?.failFast ? results.map((result) => (result as { value: Plaintext }).value) : results;
   }
 
   /** Encrypts to the binary envelope (with `algorithm: 'fernet'`, the binary Fernet token). */
@@ -84,6 +118,8 @@ export class EncryptionService {
         error.message === 'non-finite number' ? MESSAGES.NON_FINITE_NUMBER : MESSAGES.UNSUPPORTED_PLAINTEXT(error.message),
       );
     }
+    // Large payloads are compressed and sealed in a worker, off the event loop.
+    if (this.pool.accepts(encoded.bytes.length)) return this.inPool(stats, (batch) => this.batch.sealOne(encoded, options, batch));
     const context = contextBytes(options.context);
     const explicitKey = options.key && this.explicitDataKey(options.key);
     const { codec, bytes } = await this.maybeCompress(encoded.bytes, options.compress);
@@ -174,6 +210,7 @@ export class EncryptionService {
     const bytes = toBytes(input);
     const envelope = parseEnvelope(bytes);
     if (!envelope) throw new DecryptionError();
+    if (this.pool.accepts(envelope.ciphertext.length)) return this.inPool(stats, (batch) => this.batch.openOne(bytes, options, batch));
     const context = contextBytes(options.context);
     let plaintext = this.open(envelope, context, options.key, stats);
     if (!plaintext) {
@@ -270,6 +307,20 @@ export class EncryptionService {
     return plaintext;
   }
 
+  /** One payload through the batch path (and so the worker pool), its stats copied to this call's event. */
+  private async inPool<T>(stats: OperationStats | undefined, run: (batch: BatchStats) => Promise<T>): Promise<T> {
+    const batch = newStats();
+    const value = await run(batch);
+    if (stats) {
+      stats.algorithm = [...batch.algorithms][0];
+      stats.plaintextBytes = batch.plaintextBytes;
+      stats.ciphertextBytes = batch.ciphertextBytes;
+      if (batch.compressedItems) stats.compressionRatio = batch.compressionRatioSum;
+      if (batch.keyFallbacks) stats.keyFallback = true;
+    }
+    return value;
+  }
+
   private explicitDataKey(key: Buffer): DataKey {
     if (!Buffer.isBuffer(key) || key.length < this.options.keySize) {
       throw new EncryptionInputError(MESSAGES.INVALID_EXPLICIT_KEY(this.options.keySize));
@@ -302,29 +353,4 @@ function openWith(envelope: Envelope, dataKey: DataKey, aad: Buffer): Buffer {
 function recordUse(key: ManagedKey, counter: 'encryptions' | 'decryptions'): void {
   key.usage[counter]++;
   key.usage.lastUsedAt = Date.now();
-}
-
-function toBytes(input: Buffer | Uint8Array | string): Buffer {
-  if (typeof input === 'string') {
-    const bytes = decodeBase64Url(input);
-    if (!bytes) throw new DecryptionError();
-    return bytes;
-  }
-  if (input instanceof Uint8Array) return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  throw new DecryptionError();
-}
-
-/**
- * The context's AAD form. A leading tag byte keeps "no context", bytes/text and objects apart; an
- * object is canonicalised (keys sorted) so key order doesn't matter.
- */
-function contextBytes(context: EncryptionContext | undefined): Buffer {
-  if (context === undefined) return NO_CONTEXT;
-  if (typeof context === 'string') return Buffer.concat([CONTEXT_BYTES_TAG, Buffer.from(context, 'utf8')]);
-  if (context instanceof Uint8Array) return Buffer.concat([CONTEXT_BYTES_TAG, context]);
-  if (typeof context === 'object' && context !== null && Object.values(context).every((v) => typeof v === 'string')) {
-    const entries = Object.entries(context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Buffer.concat([CONTEXT_OBJECT_TAG, Buffer.from(JSON.stringify(entries), 'utf8')]);
-  }
-  throw new EncryptionInputError(MESSAGES.INVALID_CONTEXT);
 }

@@ -40,8 +40,10 @@ export type {
   PaddingScheme,
   ScheduledRotationOptions,
   EncryptionClock,
+  WorkerPoolOptions,
 } from './interfaces/encryption-module-options.interface.js';
 export type { EncryptOptions, DecryptOptions, EncryptionContext, UntypedPayloadAs } from './interfaces/encryption-call-options.interface.js';
+export type { BatchEncryptOptions, BatchDecryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
 export type {
   KeyStore,
   StoredKey,
@@ -60,6 +62,7 @@ export type {
   EncryptionEvent,
   EncryptionEventListener,
   EncryptionOperationEvent,
+  EncryptionBatchEvent,
   KeyRotatedEvent,
   RequestRejectedEvent,
   AuditEvent,

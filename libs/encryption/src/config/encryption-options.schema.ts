@@ -42,6 +42,11 @@ class DecryptionFailureBurstSchema {
   @IsInt() @IsPositive() windowMs!: number;
 }
 
+class WorkerPoolSchema {
+  @IsInt() @Min(0) @Max(64) size!: number;
+  @IsInt() @Min(1024) @Max(2 ** 30) threshold!: number;
+}
+
 /** class-validator rules for the scalar options; checked once at boot by `resolveEncryptionOptions`. */
 export class EncryptionOptionsSchema {
   @IsIn([32, 64]) keySize!: number;
@@ -68,4 +73,5 @@ export class EncryptionOptionsSchema {
   @IsInt() @Min(0) unknownKeyReloadIntervalMs!: number;
   @ValidateNested() @Type(() => DecryptionFailureBurstSchema) decryptionFailureBurst!: DecryptionFailureBurstSchema;
   @IsOptional() @IsString() @MinLength(12) masterKeyPassphrase?: string;
+  @ValidateNested() @Type(() => WorkerPoolSchema) workerPool!: WorkerPoolSchema;
 }

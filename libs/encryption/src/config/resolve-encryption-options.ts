@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 
 import { plainToInstance } from 'class-transformer';
 import type { ValidationError } from 'class-validator';
@@ -42,6 +42,7 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
   maxEncryptionsPerKey: 2 ** 30,
   unknownKeyReloadIntervalMs: 1_000,
   decryptionFailureBurst: { threshold: 20, windowMs: 10_000 },
+  workerPool: { size: availableParallelism(), threshold: 256 * 1024 },
 } as const satisfies EncryptionModuleOptions;
 
 /**
@@ -56,6 +57,7 @@ export function resolveEncryptionOptions(options: EncryptionModuleOptions = {}):
     scheduledRotation: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.scheduledRotation, scalars.scheduledRotation),
     keyPropagation: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.keyPropagation, scalars.keyPropagation),
     decryptionFailureBurst: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.decryptionFailureBurst, scalars.decryptionFailureBurst),
+    workerPool: withDefaults(DEFAULT_ENCRYPTION_OPTIONS.workerPool, scalars.workerPool),
     instanceId: scalars.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   const problems = validateSync(plainToInstance(EncryptionOptionsSchema, merged), {

@@ -12,6 +12,7 @@ export const CODEC_BY_ALGORITHM: Record<CompressionAlgorithm, CompressionCodec> 
 
 /** Payloads this large are compressed on libuv's thread pool instead of blocking the event loop. */
 const ASYNC_THRESHOLD = 128 * 1024;
+export const ASYNC_COMPRESSION_THRESHOLD = ASYNC_THRESHOLD;
 
 // Brotli's default quality (11) is far too slow for a request path; 5 compresses about as well as gzip -6.
 const BROTLI_OPTIONS: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
@@ -28,6 +29,18 @@ export async function compress(codec: CompressionCodec, data: Buffer): Promise<B
       return large ? gzipAsync(data) : zlib.gzipSync(data);
     case CompressionCodec.Brotli:
       return large ? brotliAsync(data, BROTLI_OPTIONS) : zlib.brotliCompressSync(data, BROTLI_OPTIONS);
+    default:
+      return data;
+  }
+}
+
+/** Compression on the calling thread, whatever the size: for worker threads, which may block. */
+export function compressSync(codec: CompressionCodec, data: Buffer): Buffer {
+  switch (codec) {
+    case CompressionCodec.Gzip:
+      return zlib.gzipSync(data);
+    case CompressionCodec.Brotli:
+      return zlib.brotliCompressSync(data, BROTLI_OPTIONS);
     default:
       return data;
   }

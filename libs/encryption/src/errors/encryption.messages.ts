@@ -54,4 +54,8 @@ export const MESSAGES = {
     'Expected a public JWK for RSA-OAEP-256 (RSA, at least 2048 bits) or ECDH-ES+A256KW (X25519 or P-256) with use "enc" if set',
   FERNET_OPTION_UNSUPPORTED: (option: string) => `Fernet tokens can't carry ${option}: it is refused rather than ignored`,
   INVALID_UNTYPED_AS: "The 'as' option must be 'buffer', 'string' or 'json'",
+  BATCH_NOT_AN_ARRAY: 'encryptMany() and decryptMany() take an array of items',
+  INVALID_STREAM_OPTION: (problem: string) => `Invalid stream options: ${problem}`,
+  STREAM_UNSUPPORTED_ALGORITHM: (algorithm: string) =>
+    `Streams are encrypted with AES-256-GCM or ChaCha20-Poly1305, not ${algorithm}`,
 } as const;

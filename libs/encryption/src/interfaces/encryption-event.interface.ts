@@ -19,6 +19,31 @@ export interface EncryptionOperationEvent {
   keyFallback?: boolean;
 }
 
+/**
+ * One `encryptMany()` or `decryptMany()` call: a single event for the whole batch, never one per item.
+ * Counts and sizes only.
+ */
+export interface EncryptionBatchEvent {
+  type: 'batch';
+  operation: 'encrypt' | 'decrypt';
+  /** The algorithm of the batch's items, or `mixed` when a decrypted batch held several. */
+  algorithm: string;
+  /** Items in the batch. */
+  items: number;
+  /** Items that succeeded. */
+  succeeded: number;
+  /** Items that failed. With `failFast`, items after the first failure are in neither count. */
+  failed: number;
+  /** Failed items by the `code` of their `EncryptionError` (`INTERNAL` for any other error). */
+  errorCodes: Record<string, number>;
+  /** The whole batch. */
+  durationSeconds: number;
+  /** Bytes of the encoded plaintexts of the successful items (before compression). */
+  plaintextBytes: number;
+  /** Bytes of the binary ciphertexts of the successful items. */
+  ciphertextBytes: number;
+}
+
 /** The active key changed. */
 export interface KeyRotatedEvent {
   type: 'key-rotated';
@@ -68,5 +93,10 @@ export interface AuditEvent {
   details?: Record<string, string | number | boolean>;
 }
 
-export type EncryptionEvent = EncryptionOperationEvent | KeyRotatedEvent | RequestRejectedEvent | AuditEvent;
+export type EncryptionEvent =
+  | EncryptionOperationEvent
+  | EncryptionBatchEvent
+  | KeyRotatedEvent
+  | RequestRejectedEvent
+  | AuditEvent;
 export type EncryptionEventListener = (event: EncryptionEvent) => void;

@@ -59,6 +59,22 @@ export interface DecryptionFailureBurstOptions {
   windowMs?: number;
 }
 
+/**
+ * Worker threads (piscina) for large payloads: sealing and opening them, and compressing them first,
+ * happen off the event loop, and `encryptMany()` of large payloads spreads over every core. A worker
+ * receives the derived cipher key of one algorithm, never a data key or the master key. The threads
+ * start on first use and stop when the module is destroyed.
+ */
+export interface WorkerPoolOptions {
+  /** Worker threads; 0 keeps every operation on the calling thread. 0 to 64. @default os.availableParallelism() */
+  size?: number;
+  /**
+   * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total). Below it
+   * the hand-off costs more than it saves. 1024 to 2^30. @default 262144 (256 KiB)
+   */
+  threshold?: number;
+}
+
 /** Options of `EncryptionModule.forRoot()` / `forRootAsync()`. Every field is optional. */
 export interface EncryptionModuleOptions {
   /** Bytes of each generated data key (input to HKDF, so 64 works with every algorithm). 32 or 64. @default 32 */
@@ -137,6 +153,8 @@ export interface EncryptionModuleOptions {
   scheduledRotation?: ScheduledRotationOptions;
   /** Time source for key creation times and ages. @default the system clock (`Date.now()`) */
   clock?: EncryptionClock;
+  /** Worker threads for large payloads. @default `{ size: os.availableParallelism(), threshold: 262144 }` */
+  workerPool?: WorkerPoolOptions;
 }
 
 /** Options after defaults are applied and validated: what the services read. */
@@ -153,6 +171,7 @@ export interface ResolvedEncryptionOptions
       | 'keyPropagation'
       | 'decryptionFailureBurst'
       | 'fernetTtlSeconds'
+      | 'workerPool'
     >
   > {
   /** Absent when Fernet tokens have no age limit. */
@@ -166,4 +185,5 @@ export interface ResolvedEncryptionOptions
   keyStore: KeyStore;
   keyPropagation: Required<KeyPropagationOptions>;
   decryptionFailureBurst: Required<DecryptionFailureBurstOptions>;
+  workerPool: Required<WorkerPoolOptions>;
 }

@@ -1,0 +1,43 @@
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+
+import type { OpenJob, SealJob } from './seal-job.js';
+import { runOpenJob, runSealJob } from './seal-job.js';
+
+/** A task of `CryptoWorkerPool`: seal many envelopes, or open one large one. */
+export type CryptoTask = ({ kind: 'seal' } & SealJob) | ({ kind: 'open' } & OpenJob);
+
+/**
+ * The worker thread's entry point (piscina calls the default export). Results travel back as
+ * transferred buffers, not copies. The copy of the cipher key this thread received is wiped after use.
+ */
+export default function runCryptoTask(task: CryptoTask): unknown {
+  try {
+    if (task.kind === 'seal') {
+      const output = runSealJob(task);
+      return movable(output.data, output);
+    }
+    const plaintext = ownBuffer(runOpenJob(task));
+    return movable(plaintext, plaintext);
+  } finally {
+    task.key.fill(0);
+  }
+}
+
+function movable<T>(buffer: Uint8Array, value: T): unknown {
+  return move({
+    get [transferableSymbol]() {
+      return [buffer.buffer];
+    },
+    get [valueSymbol]() {
+      return value;
+    },
+  } as never);
+}
+
+/** Transferring a view of Node's shared allocation pool would detach the pool: copy such a view out first. */
+function ownBuffer(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}

@@ -1,0 +1,140 @@
+import { aeadById } from '../crypto/aead.js';
+import { compressSync } from '../crypto/compression.js';
+import { CompressionCodec } from '../crypto/envelope.js';
+
+/**
+ * Sealing many native envelopes with one derived cipher key: the unit of work that runs either on
+ * the calling thread or in a worker of `CryptoWorkerPool`. Self-contained (no key ring, no Nest), so
+ * a worker gets only what these messages carry: the derived cipher key of one algorithm, never the
+ * data key or the master key.
+ */
+export interface SealParameters {
+  cipherId: number;
+  /** The derived cipher key (`DataKey.cipherKey`). */
+  key: Uint8Array;
+  /** A complete header with flags 0 and a zero nonce; each envelope gets its own flags and nonce. */
+  headerTemplate: Uint8Array;
+  /** The context's AAD suffix (empty for none). */
+  context: Uint8Array;
+  /** One random nonce per item, concatenated. */
+  nonces: Uint8Array;
+  /** Payload type per item (`PayloadType`). */
+  types: Uint8Array;
+}
+
+/** A seal job for a worker: the plaintexts travel concatenated, in one transferable buffer. */
+export interface SealJob extends SealParameters {
+  /** Codec to try on each item of at least `compressionThreshold` bytes; kept only when smaller. */
+  codec: CompressionCodec;
+  compressionThreshold: number;
+  /** Every plaintext, concatenated. */
+  data: Uint8Array;
+  /** Byte length of each plaintext in `data`. */
+  lengths: Uint32Array;
+}
+
+/** Envelopes, concatenated, and the length of each: what a worker sends back in one transferable buffer. */
+export interface PackedEnvelopes {
+  data: Uint8Array;
+  lengths: Uint32Array;
+  /** Bytes that were encrypted (after compression) of each item. */
+  sealedLengths: Uint32Array;
+}
+
+const FLAGS_OFFSET = 2;
+
+/** Each item compressed with `codec` when it is at least `threshold` bytes and the output is smaller. */
+export function compressAll(
+  codec: CompressionCodec,
+  threshold: number,
+  plaintexts: readonly Buffer[],
+): { bytes: Buffer[]; codecs: Uint8Array } {
+  const bytes = plaintexts.slice();
+  const codecs = new Uint8Array(plaintexts.length);
+  if (codec === CompressionCodec.None) return { bytes, codecs };
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i].length < threshold || bytes[i].length === 0) continue;
+    const compressed = compressSync(codec, bytes[i]);
+    if (compressed.length < bytes[i].length) {
+      bytes[i] = compressed;
+      codecs[i] = codec;
+    }
+  }
+  return { bytes, codecs };
+}
+
+/** Seals each (already compressed) item: the work itself, on whichever thread. `codecs[i]` goes into its flags. */
+export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], codecs: Uint8Array): Buffer[] {
+  const cipher = aeadById(parameters.cipherId);
+  if (!cipher) throw new Error(`Unknown algorithm id ${parameters.cipherId}`);
+  const key = asBuffer(parameters.key);
+  const template = asBuffer(parameters.headerTemplate);
+  const context = asBuffer(parameters.context);
+  const nonces = asBuffer(parameters.nonces);
+  const nonceOffset = template.length - cipher.nonceSize;
+  const envelopes: Buffer[] = new Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const header = Buffer.allocUnsafe(template.length);
+    template.copy(header);
+    header[FLAGS_OFFSET] = parameters.types[i] | (codecs[i] << 2);
+    nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
+    const aad = context.length ? Buffer.concat([header, context]) : header;
+    const { ciphertext, tag } = cipher.seal(key, header.subarray(nonceOffset), bytes[i], aad);
+    envelopes[i] = Buffer.concat([header, ciphertext, tag], header.length + ciphertext.length + tag.length);
+  }
+  return envelopes;
+}
+
+/** A worker's side of a seal job: unpack, compress, seal, pack the envelopes into one buffer. */
+export function runSealJob(job: SealJob): PackedEnvelopes {
+  const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
+  const { data, lengths } = pack(sealAll(job, bytes, codecs));
+  return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+}
+
+/** Concatenates into one buffer of its own (transferable without dragging a shared pool along). */
+export function pack(buffers: readonly Uint8Array[]): { data: Buffer; lengths: Uint32Array } {
+  const lengths = new Uint32Array(buffers.length);
+  let total = 0;
+  for (let i = 0; i < buffers.length; i++) total += lengths[i] = buffers[i].byteLength;
+  const data = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const buffer of buffers) {
+    data.set(buffer, at);
+    at += buffer.byteLength;
+  }
+  return { data, lengths };
+}
+
+/** Views into `data`, one per length (no copies). */
+export function unpack(data: Buffer, lengths: Uint32Array): Buffer[] {
+  const views: Buffer[] = new Array(lengths.length);
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    views[i] = data.subarray(at, at + lengths[i]);
+    at += lengths[i];
+  }
+  return views;
+}
+
+/** Opening one large envelope whose key the caller has already looked up and checked. */
+export interface OpenJob {
+  cipherId: number;
+  key: Uint8Array;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+  tag: Uint8Array;
+  aad: Uint8Array;
+}
+
+/** The plaintext; throws when the tag doesn't verify. */
+export function runOpenJob(job: OpenJob): Buffer {
+  const cipher = aeadById(job.cipherId);
+  if (!cipher) throw new Error(`Unknown algorithm id ${job.cipherId}`);
+  return cipher.open(asBuffer(job.key), asBuffer(job.nonce), asBuffer(job.ciphertext), asBuffer(job.tag), asBuffer(job.aad));
+}
+
+/** Structured clone delivers plain Uint8Arrays to a worker; `node:crypto` and `copy` want Buffers. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
