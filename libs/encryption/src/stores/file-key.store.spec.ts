@@ -303,7 +303,7 @@ process.stdout.write(String(won));`,
       // Kills landed inside saves, so the survivors had to take over dead writers' locks...
       expect(killedHoldingLock).toBeGreaterThan(0);
       // ...and they kept making progress.
-      expect(lastRevision).toBeGreaterThan(20);
+      expect(lastRevision).toBeGreaterThan(5);
       await eventually(() => expect(writers.size).toBe(0));
       // A last save cleans up whatever the dead writers left.
       const final = (await store.load())!.revision;
