@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs before `npm test` (the "pretest" script): makes sure what the test suite talks to for real is
 # there. Starts PostgreSQL and Redis when they are down and installs Debian's python3-cryptography
-# (the reference Fernet implementation the interop tests compare against) when it is missing.
+# (the reference Fernet implementation the interop tests compare against) and Debian's chromium (the
+# real browser test/browser.e2e-spec.ts drives with playwright-core) when they are missing.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -26,5 +27,14 @@ if ! /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null
   else
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null
+  fi
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "test-prerequisites: installing chromium (Debian package)"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi

@@ -11,12 +11,16 @@ import { EncryptionSchedulingModule } from 'nestjs-encryption/scheduling';
 
 import { AdminController } from './admin/admin.controller.js';
 import { AdminTokenGuard } from './admin/admin-token.guard.js';
+import { KeyPairsAdminController } from './admin/key-pairs-admin.controller.js';
 import type { DemoConfig } from './config/demo.config.js';
 import { DEMO_CONFIG } from './config/demo.config.js';
 import { createEncryptionOptions } from './config/encryption-options.factory.js';
+import { CustomerStorageController } from './customers/customer-storage.controller.js';
 import { CustomersController } from './customers/customers.controller.js';
 import { CustomersRepository } from './customers/customers.repository.js';
 import { HealthController } from './health/health.controller.js';
+import { JwksController } from './jwks/jwks.controller.js';
+import { WebController } from './web/web.controller.js';
 
 /** The demo API: customers with encrypted personal fields, health, metrics and key administration. */
 @Module({})
@@ -33,7 +37,15 @@ export class AppModule {
         PrometheusModule.register(),
         EncryptionMetricsModule,
       ],
-      controllers: [CustomersController, AdminController, HealthController],
+      controllers: [
+        CustomersController,
+        CustomerStorageController,
+        AdminController,
+        KeyPairsAdminController,
+        HealthController,
+        JwksController,
+        WebController,
+      ],
       providers: [
         { provide: DEMO_CONFIG, useValue: config },
         CustomersRepository,

@@ -22,6 +22,8 @@ export interface DemoConfig {
   /** Milliseconds; how old the active key may get before scheduled rotation replaces it. */
   keyRotationInterval?: number;
   rotationCheckIntervalMs?: number;
+  /** How many previous keys and key pairs stay usable after a rotation; older ones are retired. */
+  keyRetentionMaxPreviousKeys?: number;
 }
 
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
@@ -50,6 +52,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     devMasterKeyPath: env.DEV_MASTER_KEY_PATH ?? '.data/dev-master-key',
     keyRotationInterval: optionalNumber(env.KEY_ROTATION_INTERVAL_MS),
     rotationCheckIntervalMs: optionalNumber(env.ROTATION_CHECK_INTERVAL_MS),
+    keyRetentionMaxPreviousKeys: optionalNumber(env.KEY_RETENTION_MAX_PREVIOUS_KEYS),
   };
 }
 

@@ -20,6 +20,7 @@ export async function createEncryptionOptions(config: DemoConfig): Promise<Encry
     masterKeyPassphrase,
     keyStore: await createKeyStore(config),
     keyRotationInterval: config.keyRotationInterval,
+    keyRetention: config.keyRetentionMaxPreviousKeys === undefined ? undefined : { maxPreviousKeys: config.keyRetentionMaxPreviousKeys },
     scheduledRotation: config.rotationCheckIntervalMs ? { checkIntervalMs: config.rotationCheckIntervalMs } : undefined,
   };
 }
