@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { renameSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
@@ -332,4 +334,70 @@ describe.each(ADAPTERS)('browser demo on %s', (adapter) => {
     const id = (await page.getAttribute('#status', 'data-customer-id'))!;
     expect(await plaintextOf(base, id)).toEqual({ id, ...ALAN, createdAt: expect.any(String) });
   }, 60_000);
+});
+
+/**
+ * A TCP relay in front of the demo, so the page keeps its origin while the demo behind it is replaced
+ * (a restart on another port). Each connection is tied to one upstream: when that one goes, so does it.
+ */
+async function startRelay(): Promise<{ url: string; target(url: string): void; close(): Promise<void> }> {
+  let upstream: URL | undefined;
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const remote = connect(Number(upstream!.port), upstream!.hostname);
+    for (const socket of [client, remote]) {
+      open.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        open.delete(socket);
+        client.destroy();
+        remote.destroy();
+      });
+    }
+    client.pipe(remote).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    target: (url) => (upstream = new URL(url)),
+    close: () => {
+      for (const socket of open) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('browser demo after the server restarted with a fresh key store', () => {
+  it('refetches the JWKS and re-encrypts once when the server has never heard of its key', async () => {
+    const relay = await startRelay();
+    try {
+      relay.target(await demo.boot({ DEMO_ADAPTER: 'express', KEY_STORE: 'memory' }));
+      const session = await open(relay.url);
+      const { page } = session;
+      const lostKid = (await page.getAttribute('#key-status', 'data-kid'))!;
+
+      // A new process with an empty in-memory store: new key pairs, and no trace of the old ones.
+      relay.target(await demo.boot({ DEMO_ADAPTER: 'express', KEY_STORE: 'memory' }));
+      const freshKid = (await request(relay.url).get('/.well-known/jwks.json').expect(200)).body.keys[0].kid as string;
+      expect(freshKid).not.toBe(lostKid);
+
+      await fill(page, GRACE);
+      await submit(page, 'done');
+
+      const [first, second] = posts(session);
+      expect(posts(session)).toHaveLength(2);
+      expect(protectedHeader(jweOf(first)).kid).toBe(lostKid);
+      expect(await statusOf(first)).toBe(400);
+      expect(protectedHeader(jweOf(second)).kid).toBe(freshKid);
+      expect(await statusOf(second)).toBe(201);
+      expect(jwksFetches(session)).toHaveLength(2);
+      expect(session.requests.every((sent) => new URL(sent.url()).origin === relay.url)).toBe(true);
+      const id = (await page.getAttribute('#status', 'data-customer-id'))!;
+      expect(await plaintextOf(relay.url, id)).toEqual({ id, ...GRACE, createdAt: expect.any(String) });
+    } finally {
+      await Promise.all(contexts.splice(0).map((context) => context.close()));
+      await relay.close();
+    }
+  }, 90_000);
 });
