@@ -64,7 +64,10 @@ export function startCli(main: string, args: string[], options: CliOptions = {})
     done,
     waitForStderrLine(predicate, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching stderr line within ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching stderr line within ${timeoutMs} ms; stderr:\n${stderr}`)),
+          timeoutMs,
+        );
         const waiter = {
           predicate,
           resolve: (line: string) => {

@@ -71,6 +71,7 @@ export function classify(error: unknown): { exitCode: ExitCode; code: string; me
 /** "The key store is unavailable" says little on its own: add the underlying error code (never its message). */
 function withCause(message: string, error: Error): string {
   const cause = error.cause as NodeJS.ErrnoException | undefined;
-  const code = cause?.code ?? (cause instanceof AggregateError ? (cause.errors[0] as NodeJS.ErrnoException)?.code : undefined);
+  const code =
+    cause?.code ?? (cause instanceof AggregateError ? (cause.errors[0] as NodeJS.ErrnoException)?.code : undefined);
   return code ? `${message} (${code})` : message;
 }

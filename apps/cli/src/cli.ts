@@ -2,9 +2,8 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import type { CliIo, CommandContext, CommandDefinition, OptionSpec } from './cli-command.js';
 import { classify, EXIT, EXIT_CODES_HELP, usageError } from './cli.errors.js';
-import { createKeyStore, describeKeyStore, encryptionOptions, ENVIRONMENT_HELP, loadCliConfig } from './config/cli-config.js';
+import type { CliIo, CommandContext, CommandDefinition, OptionSpec } from './cli-command.js';
 import { deriveCommand } from './commands/derive.command.js';
 import { keysExportPublicCommand } from './commands/keys-export-public.command.js';
 import { keysListCommand } from './commands/keys-list.command.js';
@@ -12,6 +11,13 @@ import { keysRotateCommand } from './commands/keys-rotate.command.js';
 import { keysDestroyCommand, keysRestoreCommand, keysRetireCommand } from './commands/keys-state.commands.js';
 import { masterRewrapCommand } from './commands/master-rewrap.command.js';
 import { reencryptCommand } from './commands/reencrypt.command.js';
+import {
+  createKeyStore,
+  describeKeyStore,
+  encryptionOptions,
+  ENVIRONMENT_HELP,
+  loadCliConfig,
+} from './config/cli-config.js';
 import { colorsEnabled, makeStyle } from './output/terminal.js';
 
 export const PROGRAM = 'nestjs-encryption';
@@ -129,10 +135,16 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   return command.run(makeContext(io, values, positionals));
 }
 
-function makeContext(io: CliIo, values: Record<string, string | boolean | undefined>, positionals: string[]): CommandContext {
+function makeContext(
+  io: CliIo,
+  values: Record<string, string | boolean | undefined>,
+  positionals: string[],
+): CommandContext {
   const json = values.json === true;
   const verbose = values.verbose === true;
-  const stateDir = resolve((values['state-dir'] as string | undefined) ?? io.env.NESTJS_ENCRYPTION_STATE_DIR ?? '.nestjs-encryption');
+  const stateDir = resolve(
+    (values['state-dir'] as string | undefined) ?? io.env.NESTJS_ENCRYPTION_STATE_DIR ?? '.nestjs-encryption',
+  );
   const context: CommandContext = {
     io,
     values,
@@ -152,7 +164,13 @@ function makeContext(io: CliIo, values: Record<string, string | boolean | undefi
         const { InMemoryKeyStore } = await import('nestjs-encryption');
         const keyStore = new InMemoryKeyStore();
         return withEncryption(
-          { keyStore, location: 'in-memory store', verbose, stderr: io.stderr, options: { keyStore, enableAsymmetric: false, ...boot.options } },
+          {
+            keyStore,
+            location: 'in-memory store',
+            verbose,
+            stderr: io.stderr,
+            options: { keyStore, enableAsymmetric: false, ...boot.options },
+          },
           (services) => work({ ...services, location: 'in-memory store' }),
         );
       }
@@ -176,7 +194,9 @@ function parseArgsMessage(error: Error & { code?: string }, command: CommandDefi
       return `Unknown option ${quoted ?? ''} for ${command.name}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
       const name = quoted?.split(' ')[0] ?? '';
-      return error.message.includes('does not take an argument') ? `Option ${name} takes no value` : `Option ${name} needs a value`;
+      return error.message.includes('does not take an argument')
+        ? `Option ${name} takes no value`
+        : `Option ${name} needs a value`;
     }
     default:
       return error.message.split('\n')[0];
@@ -194,7 +214,10 @@ function findCommand(words: string[]): { command?: CommandDefinition; used: numb
 
 function toParseArgs(options: Record<string, OptionSpec>) {
   return Object.fromEntries(
-    Object.entries(options).map(([name, spec]) => [name, spec.short ? { type: spec.type, short: spec.short } : { type: spec.type }]),
+    Object.entries(options).map(([name, spec]) => [
+      name,
+      spec.short ? { type: spec.type, short: spec.short } : { type: spec.type },
+    ]),
   ) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
 }
 
@@ -214,10 +237,13 @@ function usageLine(command: CommandDefinition): string {
 
 export function commandHelp(command: CommandDefinition): string {
   const sections = [`Usage: ${usageLine(command)}`, `${command.summary}.`, command.description];
-  if (command.args?.length) sections.push(`Arguments:\n${command.args.map((arg) => `  ${arg.name}  ${arg.description}`).join('\n')}`);
-  if (command.options && Object.keys(command.options).length) sections.push(`Options:\n${optionLines(command.options)}`);
+  if (command.args?.length)
+    sections.push(`Arguments:\n${command.args.map((arg) => `  ${arg.name}  ${arg.description}`).join('\n')}`);
+  if (command.options && Object.keys(command.options).length)
+    sections.push(`Options:\n${optionLines(command.options)}`);
   sections.push(`Global options:\n${optionLines(GLOBAL_OPTIONS)}`);
-  if (command.examples?.length) sections.push(`Examples:\n${command.examples.map((example) => `  ${example}`).join('\n')}`);
+  if (command.examples?.length)
+    sections.push(`Examples:\n${command.examples.map((example) => `  ${example}`).join('\n')}`);
   if (command.usesKeyStore) sections.push(ENVIRONMENT_HELP);
   sections.push(EXIT_CODES_HELP);
   return sections.join('\n\n') + '\n';

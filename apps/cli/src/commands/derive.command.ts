@@ -1,5 +1,5 @@
-import type { CliIo, CommandDefinition } from '../cli-command.js';
 import { usageError } from '../cli.errors.js';
+import type { CliIo, CommandDefinition } from '../cli-command.js';
 
 export const deriveCommand: CommandDefinition = {
   name: 'derive',
@@ -11,14 +11,26 @@ same key again (pass it back with --salt). A new random salt is made when none i
 The passphrase is read from the environment variable named by --passphrase-env, or from stdin (a
 prompt without echo on a terminal); never from the command line. Needs no key store.`,
   options: {
-    'passphrase-env': { type: 'string', placeholder: 'VAR', description: 'read the passphrase from this environment variable' },
-    salt: { type: 'string', placeholder: 'base64', description: 'derive with this salt (at least 16 bytes) instead of a new one' },
-    iterations: { type: 'string', placeholder: 'n', description: 'PBKDF2 iterations (default 600000, at least 100000)' },
+    'passphrase-env': {
+      type: 'string',
+      placeholder: 'VAR',
+      description: 'read the passphrase from this environment variable',
+    },
+    salt: {
+      type: 'string',
+      placeholder: 'base64',
+      description: 'derive with this salt (at least 16 bytes) instead of a new one',
+    },
+    iterations: {
+      type: 'string',
+      placeholder: 'n',
+      description: 'PBKDF2 iterations (default 600000, at least 100000)',
+    },
     'key-size': { type: 'string', placeholder: 'bytes', description: 'key length: 32 (default) or 64' },
   },
   usesKeyStore: false,
   examples: [
-    "printf '%s' \"$PASSPHRASE\" | nestjs-encryption derive --json",
+    'printf \'%s\' "$PASSPHRASE" | nestjs-encryption derive --json',
     'nestjs-encryption derive --passphrase-env BACKUP_PASSPHRASE --salt q83vEjRWeJq83vEjRWeJqw==',
   ],
   async run(context) {
@@ -55,7 +67,9 @@ prompt without echo on a terminal); never from the command line. Needs no key st
         } else {
           context.print(
             `key   ${result.key}\nsalt  ${result.salt}\n` +
-              context.style.dim(`(${result.algorithm}, ${result.iterations} iterations, ${result.keySize} bytes; keep the salt to derive the same key again)`) +
+              context.style.dim(
+                `(${result.algorithm}, ${result.iterations} iterations, ${result.keySize} bytes; keep the salt to derive the same key again)`,
+              ) +
               '\n',
           );
         }
@@ -105,5 +119,7 @@ async function readPassphrase(io: CliIo): Promise<string> {
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }

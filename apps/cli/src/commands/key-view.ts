@@ -1,9 +1,9 @@
 import type { KeyMetadata } from 'nestjs-encryption';
 
 import { notFound } from '../cli.errors.js';
-import type { KeyDataUsage } from '../state/scan-ledger.js';
 import type { Style } from '../output/terminal.js';
 import { ago, formatCount, formatDuration } from '../output/terminal.js';
+import type { KeyDataUsage } from '../state/scan-ledger.js';
 
 /** A key as `--json` prints it: metadata and usage counts, never key bytes. */
 export interface KeyJson {

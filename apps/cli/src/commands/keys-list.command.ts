@@ -14,7 +14,10 @@ counted across instances, last use, and what the latest re-encryption scans foun
 Scans are recorded by \`reencrypt\` (and \`reencrypt --dry-run\`) in the state directory.
 Key bytes are never printed.`,
   usesKeyStore: true,
-  examples: ['nestjs-encryption keys list', 'nestjs-encryption keys list --json | jq \'.keys[] | select(.data.status == "unused") | .id\''],
+  examples: [
+    'nestjs-encryption keys list',
+    'nestjs-encryption keys list --json | jq \'.keys[] | select(.data.status == "unused") | .id\'',
+  ],
   async run(context) {
     const scans = await new ScanLedger(context.stateDir).all();
     return context.withServices(async ({ keys, location }) => {
@@ -53,7 +56,12 @@ Key bytes are never printed.`,
         context.print(
           renderTable(
             ['KID', 'ALGORITHM', 'STATE', 'AGE'],
-            pairs.map((pair) => [pair.kid, pair.alg + (pair.rsaKeySize ? ` ${pair.rsaKeySize}` : pair.crv ? ` ${pair.crv}` : ''), styledState(pair.state, style), formatDuration(pair.ageMs)]),
+            pairs.map((pair) => [
+              pair.kid,
+              pair.alg + (pair.rsaKeySize ? ` ${pair.rsaKeySize}` : pair.crv ? ` ${pair.crv}` : ''),
+              styledState(pair.state, style),
+              formatDuration(pair.ageMs),
+            ]),
             { style },
           ),
         );
@@ -61,12 +69,16 @@ Key bytes are never printed.`,
       if (scans.length) {
         context.print(`\nScanned sources:\n`);
         for (const scan of scans) {
-          context.print(`  ${scan.source}: ${formatCount(scan.values)} values, ${ago(scan.finishedAt)}${scan.dryRun ? ' (dry run)' : ''}\n`);
+          context.print(
+            `  ${scan.source}: ${formatCount(scan.values)} values, ${ago(scan.finishedAt)}${scan.dryRun ? ' (dry run)' : ''}\n`,
+          );
         }
       }
       const retirable = rows.filter(({ key, data }) => key.state === 'decrypt-only' && data.status === 'unused');
       if (retirable.length) {
-        context.print(`\n${style.green('No scanned source uses')}: ${retirable.map(({ key }) => key.id).join(', ')} (nestjs-encryption keys retire <id>)\n`);
+        context.print(
+          `\n${style.green('No scanned source uses')}: ${retirable.map(({ key }) => key.id).join(', ')} (nestjs-encryption keys retire <id>)\n`,
+        );
       }
       return 0;
     });

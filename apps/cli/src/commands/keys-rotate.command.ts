@@ -15,7 +15,9 @@ afterwards to move stored ciphertexts to the new key.`,
       const previous = keys.activeKey.id;
       const { instances } = await keys.fleetStatus();
       if (instances?.length) {
-        context.notice(`Waiting for ${instances.length} live instance${instances.length === 1 ? '' : 's'} to load the new key before it becomes active...`);
+        context.notice(
+          `Waiting for ${instances.length} live instance${instances.length === 1 ? '' : 's'} to load the new key before it becomes active...`,
+        );
       }
       const active = await keys.rotate();
       if (context.json) {

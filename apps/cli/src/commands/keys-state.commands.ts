@@ -1,5 +1,5 @@
-import type { CommandDefinition, CommandContext } from '../cli-command.js';
 import { CliError, EXIT } from '../cli.errors.js';
+import type { CommandContext, CommandDefinition } from '../cli-command.js';
 import { dataUsageOf, ScanLedger } from '../state/scan-ledger.js';
 import { findKey, keyJson, keyLine } from './key-view.js';
 
@@ -21,7 +21,8 @@ export const keysRestoreCommand: CommandDefinition = {
   name: 'keys restore',
   summary: 'Let a retired key decrypt again',
   args: ID_ARG,
-  description: 'Makes a retired key decrypt-only again, so ciphertexts made with it decrypt. A destroyed key is gone for good.',
+  description:
+    'Makes a retired key decrypt-only again, so ciphertexts made with it decrypt. A destroyed key is gone for good.',
   usesKeyStore: true,
   examples: ['nestjs-encryption keys restore k2-5f0c9a1e3b7d2468'],
   run: (context) => changeState(context, 'restore'),
@@ -32,7 +33,10 @@ export const keysDestroyCommand: CommandDefinition = {
   summary: 'Erase a previous key for good (refuses while scanned data still needs it)',
   args: ID_ARG,
   options: {
-    force: { type: 'boolean', description: 'destroy even though a scan found values using the key, or no scan covers it' },
+    force: {
+      type: 'boolean',
+      description: 'destroy even though a scan found values using the key, or no scan covers it',
+    },
   },
   description: `Erases a decrypt-only or retired key's bytes from the store; its metadata stays for the audit trail.
 Ciphertexts made with it can never be decrypted again.
@@ -41,7 +45,10 @@ Refused (exit 2) unless every source \`reencrypt\` has scanned was scanned after
 encrypting and none of them still uses it. Without any scan there is nothing to go on, so that is
 refused too. --force skips this check; the CLI can only know the sources it has scanned.`,
   usesKeyStore: true,
-  examples: ['nestjs-encryption keys destroy k1-0a1b2c3d4e5f6789', 'nestjs-encryption keys destroy k1-0a1b2c3d4e5f6789 --force --json'],
+  examples: [
+    'nestjs-encryption keys destroy k1-0a1b2c3d4e5f6789',
+    'nestjs-encryption keys destroy k1-0a1b2c3d4e5f6789 --force --json',
+  ],
   async run(context) {
     const scans = await new ScanLedger(context.stateDir).all();
     return context.withServices(async ({ keys, location }) => {
@@ -74,7 +81,8 @@ async function changeState(context: CommandContext, action: 'retire' | 'restore'
     const key = findKey(keys.listKeys(), id, location);
     const changed = action === 'retire' ? await keys.retireKey(id) : await keys.restoreKey(id);
     const data = action === 'retire' ? dataUsageOf(key, scans) : undefined;
-    if (data?.status === 'in-use') context.notice(`warning: ${data.summary} use ${id}; they won't decrypt until it is restored`);
+    if (data?.status === 'in-use')
+      context.notice(`warning: ${data.summary} use ${id}; they won't decrypt until it is restored`);
     if (context.json) context.printJson({ key: keyJson(changed, data) });
     else context.print(`${action === 'retire' ? 'Retired' : 'Restored'} ${keyLine(changed, context.style)}.\n`);
     return 0;

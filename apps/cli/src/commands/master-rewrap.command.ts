@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 
-import type { CommandDefinition } from '../cli-command.js';
 import { notFound, usageError } from '../cli.errors.js';
+import type { CommandDefinition } from '../cli-command.js';
 
 export const masterRewrapCommand: CommandDefinition = {
   name: 'master rewrap',
@@ -15,7 +15,11 @@ comes from MASTER_KEY / MASTER_KEY_PASSPHRASE as usual; the new one from (exactl
 Never on the command line, where other users could see it. Afterwards restart every instance with
 the new master key: the old one no longer opens the store.`,
   options: {
-    'new-master-key-file': { type: 'string', placeholder: 'path', description: 'read the new master key (base64) from this file' },
+    'new-master-key-file': {
+      type: 'string',
+      placeholder: 'path',
+      description: 'read the new master key (base64) from this file',
+    },
   },
   usesKeyStore: true,
   examples: ['NEW_MASTER_KEY="$(openssl rand -base64 32)" nestjs-encryption master rewrap'],
@@ -24,7 +28,9 @@ the new master key: the old one no longer opens the store.`,
     const file = context.values['new-master-key-file'] as string | undefined;
     const sources = [env.NEW_MASTER_KEY, env.NEW_MASTER_KEY_PASSPHRASE, file].filter((value) => value);
     if (sources.length !== 1) {
-      throw usageError('Give the new master key in exactly one of NEW_MASTER_KEY, NEW_MASTER_KEY_PASSPHRASE or --new-master-key-file');
+      throw usageError(
+        'Give the new master key in exactly one of NEW_MASTER_KEY, NEW_MASTER_KEY_PASSPHRASE or --new-master-key-file',
+      );
     }
     let next: string | { passphrase: string };
     if (file) {
@@ -45,7 +51,11 @@ the new master key: the old one no longer opens the store.`,
       await keys.rewrapMasterKey(next);
       const wrapped = keys.listKeys().filter((key) => key.state !== 'destroyed').length;
       if (context.json) {
-        context.printJson({ rewrapped: wrapped, revision: keys.revision, masterKey: typeof next === 'string' ? 'key' : 'passphrase' });
+        context.printJson({
+          rewrapped: wrapped,
+          revision: keys.revision,
+          masterKey: typeof next === 'string' ? 'key' : 'passphrase',
+        });
       } else {
         context.print(
           `Re-wrapped ${wrapped} key${wrapped === 1 ? '' : 's'} in ${location} under the new master key (revision ${keys.revision}).\n` +

@@ -1,5 +1,5 @@
-import type { CommandDefinition } from '../cli-command.js';
 import { EXIT, usageError } from '../cli.errors.js';
+import type { CommandDefinition } from '../cli-command.js';
 import { ProgressReporter } from '../output/progress.js';
 import type { Style } from '../output/terminal.js';
 import { formatCount, formatDuration } from '../output/terminal.js';
@@ -51,12 +51,28 @@ the same command again).`,
     table: { type: 'string', placeholder: '[schema.]table', description: 'PostgreSQL table to re-encrypt' },
     columns: { type: 'string', placeholder: 'a,b', description: 'encrypted columns (text or bytea)' },
     'key-column': { type: 'string', placeholder: 'column', description: 'unique key column to page by (default id)' },
-    connection: { type: 'string', placeholder: 'url', description: 'PostgreSQL connection string (default DATABASE_URL)' },
-    'context-template': { type: 'string', placeholder: 'template', description: 'rebuild each value\'s encryption context (see above)' },
-    'batch-size': { type: 'string', placeholder: 'n', description: 'rows or lines per batch and checkpoint (default 1000)' },
+    connection: {
+      type: 'string',
+      placeholder: 'url',
+      description: 'PostgreSQL connection string (default DATABASE_URL)',
+    },
+    'context-template': {
+      type: 'string',
+      placeholder: 'template',
+      description: "rebuild each value's encryption context (see above)",
+    },
+    'batch-size': {
+      type: 'string',
+      placeholder: 'n',
+      description: 'rows or lines per batch and checkpoint (default 1000)',
+    },
     'dry-run': { type: 'boolean', description: 'count what would change; write nothing (records a scan)' },
     restart: { type: 'boolean', description: 'ignore a checkpoint of an interrupted run and start over' },
-    'progress-interval': { type: 'string', placeholder: 'seconds', description: 'seconds between progress lines when not on a terminal (default 5)' },
+    'progress-interval': {
+      type: 'string',
+      placeholder: 'seconds',
+      description: 'seconds between progress lines when not on a terminal (default 5)',
+    },
   },
   usesKeyStore: true,
   examples: [
@@ -87,13 +103,15 @@ the same command again).`,
       ['key-column', isTable],
       ['connection', isTable],
     ] as const) {
-      if (values[name] !== undefined && !allowed) throw usageError(`--${name} only applies to ${isFile ? '--table' : '--input'}`);
+      if (values[name] !== undefined && !allowed)
+        throw usageError(`--${name} only applies to ${isFile ? '--table' : '--input'}`);
     }
     const batchSize = positiveInteger(values['batch-size'], 1000, '--batch-size');
     const intervalSeconds = number(values['progress-interval'], 5, '--progress-interval');
     const connection = (values.connection as string | undefined) ?? io.env.DATABASE_URL;
     if (isTable && !connection) throw usageError('--table needs --connection or DATABASE_URL');
-    const contextTemplate = typeof values['context-template'] === 'string' ? ContextTemplate.parse(values['context-template']) : undefined;
+    const contextTemplate =
+      typeof values['context-template'] === 'string' ? ContextTemplate.parse(values['context-template']) : undefined;
 
     let stop = false;
     const onSignal = () => {
@@ -130,9 +148,17 @@ the same command again).`,
         const { reencryptJsonl } = await import('../reencrypt/jsonl-reencrypt.job.js');
         const { reencryptPostgres } = await import('../reencrypt/postgres-reencrypt.job.js');
         const result = isFile
-          ? await reencryptJsonl({ input: values.input as string, output: values.output as string | undefined, fields }, env)
+          ? await reencryptJsonl(
+              { input: values.input as string, output: values.output as string | undefined, fields },
+              env,
+            )
           : await reencryptPostgres(
-              { connectionString: connection!, table: values.table as string, columns, keyColumn: (values['key-column'] as string) ?? 'id' },
+              {
+                connectionString: connection!,
+                table: values.table as string,
+                columns,
+                keyColumn: (values['key-column'] as string) ?? 'id',
+              },
               env,
             );
         if (context.json) context.printJson(resultJson(result));
@@ -174,23 +200,37 @@ function resultJson(result: ReencryptResult) {
 
 function renderSummary(result: ReencryptResult, style: Style): string {
   const { tally } = result;
-  const line = (label: string, value: number, note = '') => `  ${label.padEnd(18)}${formatCount(value).padStart(12)}${note ? `  ${note}` : ''}\n`;
+  const line = (label: string, value: number, note = '') =>
+    `  ${label.padEnd(18)}${formatCount(value).padStart(12)}${note ? `  ${note}` : ''}\n`;
   let text = result.interrupted
-    ? style.yellow(`Stopped after ${formatCount(result.done)} ${result.unit}; run the same command again to continue.\n`)
+    ? style.yellow(
+        `Stopped after ${formatCount(result.done)} ${result.unit}; run the same command again to continue.\n`,
+      )
     : `${result.dryRun ? 'Dry run of' : 'Re-encrypted'} ${result.source} to key ${style.bold(result.activeKeyId)}${result.resumed ? ' (resumed)' : ''}\n`;
   text += line(result.unit, result.done);
   text += line('values', tally.values);
   if (result.dryRun) text += line('would rewrite', tally.stale);
   else text += line('rewritten', tally.rewritten);
   text += line('already current', tally.alreadyCurrent);
-  if (tally.changedMeanwhile) text += line('changed meanwhile', tally.changedMeanwhile, style.dim('written by the application during the job; left as they are'));
+  if (tally.changedMeanwhile)
+    text += line(
+      'changed meanwhile',
+      tally.changedMeanwhile,
+      style.dim('written by the application during the job; left as they are'),
+    );
   text += line('failed', tally.failed, tally.failed ? style.red('left as they were') : '');
-  for (const failure of tally.failures) text += `    ${failure.location}: ${style.red(failure.code)} ${failure.reason}\n`;
-  if (tally.failed > tally.failures.length) text += `    ... and ${formatCount(tally.failed - tally.failures.length)} more\n`;
+  for (const failure of tally.failures)
+    text += `    ${failure.location}: ${style.red(failure.code)} ${failure.reason}\n`;
+  if (tally.failed > tally.failures.length)
+    text += `    ... and ${formatCount(tally.failed - tally.failures.length)} more\n`;
   const keys = Object.entries(tally.keys).sort((a, b) => b[1] - a[1]);
-  if (keys.length) text += `  keys in use:      ${keys.map(([id, count]) => `${id} (${formatCount(count)})`).join(', ')}\n`;
+  if (keys.length)
+    text += `  keys in use:      ${keys.map(([id, count]) => `${id} (${formatCount(count)})`).join(', ')}\n`;
   if (result.unusedKeyIds.length && !result.interrupted) {
-    text += style.green(`  no value here uses: ${result.unusedKeyIds.join(', ')}`) + style.dim('  (see keys list for every scanned source)') + '\n';
+    text +=
+      style.green(`  no value here uses: ${result.unusedKeyIds.join(', ')}`) +
+      style.dim('  (see keys list for every scanned source)') +
+      '\n';
   }
   if (result.output) text += `  output:           ${result.output}\n`;
   text += `  took ${formatDuration(result.durationMs)}\n`;
@@ -199,13 +239,15 @@ function renderSummary(result: ReencryptResult, style: Style): string {
 
 function positiveInteger(value: string | boolean | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) throw usageError(`${name} must be a positive whole number`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1)
+    throw usageError(`${name} must be a positive whole number`);
   return Number(value);
 }
 
 function number(value: string | boolean | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(parsed) || parsed < 0) throw usageError(`${name} must be a number of seconds`);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(parsed) || parsed < 0)
+    throw usageError(`${name} must be a number of seconds`);
   return parsed;
 }

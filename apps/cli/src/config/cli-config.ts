@@ -90,7 +90,10 @@ export async function createKeyStore(config: CliConfig): Promise<KeyStore> {
       return new InMemoryKeyStore();
     case 'postgres': {
       const { PostgresKeyStore } = await import('nestjs-encryption/postgres');
-      store = new PostgresKeyStore({ connectionString: config.databaseUrl!, poolConfig: { max: 2, connectionTimeoutMillis: 5_000 } });
+      store = new PostgresKeyStore({
+        connectionString: config.databaseUrl!,
+        poolConfig: { max: 2, connectionTimeoutMillis: 5_000 },
+      });
       break;
     }
     case 'redis': {
@@ -105,7 +108,11 @@ export async function createKeyStore(config: CliConfig): Promise<KeyStore> {
 }
 
 /** Module options for `EncryptionModule.forRootAsync`, from the configuration and the command's needs. */
-export function encryptionOptions(config: CliConfig, keyStore: KeyStore, extra: EncryptionModuleOptions = {}): EncryptionModuleOptions {
+export function encryptionOptions(
+  config: CliConfig,
+  keyStore: KeyStore,
+  extra: EncryptionModuleOptions = {},
+): EncryptionModuleOptions {
   return {
     masterKey: config.masterKey,
     masterKeyPassphrase: config.masterKey ? undefined : config.masterKeyPassphrase,

@@ -54,18 +54,25 @@ export interface BootOptions {
  * Boots `EncryptionModule.forRootAsync` in a Nest application context, runs `work`, and closes the
  * context (flushing usage counters and closing the store) whatever happens.
  */
-export async function withEncryption<T>(boot: BootOptions, work: (services: EncryptionServices) => Promise<T>): Promise<T> {
+export async function withEncryption<T>(
+  boot: BootOptions,
+  work: (services: EncryptionServices) => Promise<T>,
+): Promise<T> {
   let app;
   try {
-    app = await NestFactory.createApplicationContext(CliModule.register(() => boot.options), {
-      logger: boot.verbose ? new StderrLogger(boot.stderr) : false,
-      abortOnError: false,
-    });
+    app = await NestFactory.createApplicationContext(
+      CliModule.register(() => boot.options),
+      {
+        logger: boot.verbose ? new StderrLogger(boot.stderr) : false,
+        abortOnError: false,
+      },
+    );
   } catch (error) {
     await boot.keyStore.close?.().catch(() => undefined);
     if (error instanceof KeyStoreUnavailableError) {
       const cause = error.cause as NodeJS.ErrnoException | undefined;
-      const code = cause?.code ?? (cause instanceof AggregateError ? (cause.errors[0] as NodeJS.ErrnoException)?.code : undefined);
+      const code =
+        cause?.code ?? (cause instanceof AggregateError ? (cause.errors[0] as NodeJS.ErrnoException)?.code : undefined);
       throw new CliError(
         EXIT.UNAVAILABLE,
         'KEY_STORE_UNAVAILABLE',

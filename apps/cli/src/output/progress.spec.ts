@@ -9,7 +9,15 @@ describe('ProgressReporter', () => {
   it('redraws one bar in place on a terminal: count, percentage, rate and ETA', () => {
     let now = 0;
     const { chunks, stream } = sink();
-    const progress = new ProgressReporter(stream, { unit: 'rows', total: 100_000, initial: 0, tty: true, json: false, intervalMs: 5000, now: () => now });
+    const progress = new ProgressReporter(stream, {
+      unit: 'rows',
+      total: 100_000,
+      initial: 0,
+      tty: true,
+      json: false,
+      intervalMs: 5000,
+      now: () => now,
+    });
     now = 2000;
     progress.update(25_000);
     expect(chunks).toEqual(['\r\x1b[K[######------------------] 25,000/100,000 rows 25%  12,500/s  ETA 6s']);
@@ -22,10 +30,18 @@ describe('ProgressReporter', () => {
     expect(chunks.at(-1)).toBe('\r\x1b[K[########################] 100,000/100,000 rows 100%  12,500/s\n');
   });
 
-  it('writes a line per interval otherwise, and counts a resumed run\'s earlier work in the total but not in the rate', () => {
+  it("writes a line per interval otherwise, and counts a resumed run's earlier work in the total but not in the rate", () => {
     let now = 0;
     const { chunks, stream } = sink();
-    const progress = new ProgressReporter(stream, { unit: 'lines', total: 10_000, initial: 4_000, tty: false, json: false, intervalMs: 1000, now: () => now });
+    const progress = new ProgressReporter(stream, {
+      unit: 'lines',
+      total: 10_000,
+      initial: 4_000,
+      tty: false,
+      json: false,
+      intervalMs: 1000,
+      now: () => now,
+    });
     now = 500;
     progress.update(5_000); // before the first interval: nothing
     now = 1000;
@@ -42,9 +58,19 @@ describe('ProgressReporter', () => {
   it('writes JSON lines for --json when not on a terminal', () => {
     let now = 0;
     const { chunks, stream } = sink();
-    const progress = new ProgressReporter(stream, { unit: 'rows', total: 10, initial: 0, tty: false, json: true, intervalMs: 0, now: () => now });
+    const progress = new ProgressReporter(stream, {
+      unit: 'rows',
+      total: 10,
+      initial: 0,
+      tty: false,
+      json: true,
+      intervalMs: 0,
+      now: () => now,
+    });
     now = 1000;
     progress.update(4);
-    expect(chunks.map((chunk) => JSON.parse(chunk))).toEqual([{ event: 'progress', unit: 'rows', done: 4, total: 10, rate: 4, etaSeconds: 2 }]);
+    expect(chunks.map((chunk) => JSON.parse(chunk))).toEqual([
+      { event: 'progress', unit: 'rows', done: 4, total: 10, rate: 4, etaSeconds: 2 },
+    ]);
   });
 });

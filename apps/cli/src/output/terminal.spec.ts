@@ -12,10 +12,17 @@ describe('terminal output', () => {
 
   it('aligns table columns by visible width, ignoring colour codes', () => {
     const style = makeStyle(true);
-    const table = renderTable(['ID', 'N', 'STATE'], [['k1', '5', style.green('active')], ['k10', '12', 'retired']], {
-      numeric: [false, true, false],
-      style: makeStyle(false),
-    });
+    const table = renderTable(
+      ['ID', 'N', 'STATE'],
+      [
+        ['k1', '5', style.green('active')],
+        ['k10', '12', 'retired'],
+      ],
+      {
+        numeric: [false, true, false],
+        style: makeStyle(false),
+      },
+    );
     expect(table).toBe('ID    N  STATE\nk1    5  \x1b[32mactive\x1b[39m\nk10  12  retired\n');
   });
 

@@ -11,8 +11,16 @@ export interface Style {
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 export function makeStyle(enabled: boolean): Style {
-  const wrap = (open: number, close: number) => (text: string) => (enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text);
-  return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), cyan: wrap(36, 39) };
+  const wrap = (open: number, close: number) => (text: string) =>
+    enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text;
+  return {
+    bold: wrap(1, 22),
+    dim: wrap(2, 22),
+    red: wrap(31, 39),
+    green: wrap(32, 39),
+    yellow: wrap(33, 39),
+    cyan: wrap(36, 39),
+  };
 }
 
 /** Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
@@ -23,8 +31,14 @@ export function colorsEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEn
 const visibleLength = (text: string) => text.replace(ANSI, '').length;
 
 /** Columns padded to their widest cell; right-aligned where `numeric[i]`. */
-export function renderTable(headers: string[], rows: string[][], options: { numeric?: boolean[]; style: Style }): string {
-  const widths = headers.map((header, i) => Math.max(visibleLength(header), ...rows.map((row) => visibleLength(row[i] ?? ''))));
+export function renderTable(
+  headers: string[],
+  rows: string[][],
+  options: { numeric?: boolean[]; style: Style },
+): string {
+  const widths = headers.map((header, i) =>
+    Math.max(visibleLength(header), ...rows.map((row) => visibleLength(row[i] ?? ''))),
+  );
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => {

@@ -5,7 +5,7 @@ describe('ContextTemplate', () => {
   const row: Record<string, string> = { id: '42', tenant: 'acme' };
   const lookup = (name: string) => row[name];
 
-  it('gives an object context from a JSON object of strings, {column} being the value\'s column', () => {
+  it("gives an object context from a JSON object of strings, {column} being the value's column", () => {
     const template = ContextTemplate.parse('{"record":"{id}","field":"{column}","tenant":"t-{tenant}"}');
     expect(template.references.sort()).toEqual(['id', 'tenant']);
     expect(template.render('email', lookup)).toEqual({ context: { record: '42', field: 'email', tenant: 't-acme' } });

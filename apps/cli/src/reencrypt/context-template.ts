@@ -26,7 +26,12 @@ export class ContextTemplate {
       } catch {
         throw usageError('--context-template looks like JSON but is not valid JSON');
       }
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
+      if (
+        !parsed ||
+        typeof parsed !== 'object' ||
+        Array.isArray(parsed) ||
+        !Object.values(parsed).every((v) => typeof v === 'string')
+      ) {
         throw usageError('--context-template as JSON must be an object of strings');
       }
       parts = parsed as Record<string, string>;
@@ -34,14 +39,20 @@ export class ContextTemplate {
     const texts = typeof parts === 'string' ? [parts] : Object.values(parts);
     const names = new Set(texts.flatMap((part) => [...part.matchAll(PLACEHOLDER)].map((match) => match[1])));
     if (names.size === 0 && texts.join('') === '') throw usageError('--context-template is empty');
-    return new ContextTemplate(parts, [...names].filter((name) => name !== 'column' && name !== 'field'));
+    return new ContextTemplate(
+      parts,
+      [...names].filter((name) => name !== 'column' && name !== 'field'),
+    );
   }
 
   /**
    * The context for one value. `lookup` gives a referenced value as text, or `undefined` when the row
    * or line has none (the value then can't be decrypted and is reported, not guessed).
    */
-  render(column: string, lookup: (name: string) => string | undefined): { context: EncryptionContext } | { missing: string } {
+  render(
+    column: string,
+    lookup: (name: string) => string | undefined,
+  ): { context: EncryptionContext } | { missing: string } {
     let missing: string | undefined;
     const fill = (part: string) =>
       part.replace(PLACEHOLDER, (_, name: string) => {
@@ -50,7 +61,10 @@ export class ContextTemplate {
         if (value === undefined) missing ??= name;
         return value ?? '';
       });
-    const context = typeof this.parts === 'string' ? fill(this.parts) : Object.fromEntries(Object.entries(this.parts).map(([k, v]) => [k, fill(v)]));
+    const context =
+      typeof this.parts === 'string'
+        ? fill(this.parts)
+        : Object.fromEntries(Object.entries(this.parts).map(([k, v]) => [k, fill(v)]));
     return missing === undefined ? { context } : { missing };
   }
 }

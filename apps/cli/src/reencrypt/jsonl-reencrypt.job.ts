@@ -72,10 +72,18 @@ export async function reencryptJsonl(options: JsonlSourceOptions, env: JobEnviro
     const inputStat = await stat(inputPath);
     if (checkpoint) {
       if (checkpoint.input.size !== inputStat.size || checkpoint.input.mtimeMs !== inputStat.mtimeMs) {
-        throw new CliError(EXIT.FAILED, 'INPUT_CHANGED', `${options.input} changed since the interrupted run; run again with --restart`);
+        throw new CliError(
+          EXIT.FAILED,
+          'INPUT_CHANGED',
+          `${options.input} changed since the interrupted run; run again with --restart`,
+        );
       }
       if (!(await exists(checkpoint.tempPath))) {
-        throw new CliError(EXIT.FAILED, 'CHECKPOINT_ORPHANED', `The partial output ${checkpoint.tempPath} is gone; run again with --restart`);
+        throw new CliError(
+          EXIT.FAILED,
+          'CHECKPOINT_ORPHANED',
+          `The partial output ${checkpoint.tempPath} is gone; run again with --restart`,
+        );
       }
       env.notice(`Resuming at line ${checkpoint.done + 1} (started ${checkpoint.startedAt})`);
     }
@@ -232,10 +240,16 @@ async function rewriteLine(
     const location = `line ${lineNumber} field ${fieldNames[i]}`;
     let outcome: ValueOutcome;
     if (env.contextTemplate) {
-      const rendered = env.contextTemplate.render(fieldNames[i], (name) => scalarText(getPath(parsed, name.split('.'))));
+      const rendered = env.contextTemplate.render(fieldNames[i], (name) =>
+        scalarText(getPath(parsed, name.split('.'))),
+      );
       outcome =
         'missing' in rendered
-          ? { kind: 'failed', code: 'CONTEXT_MISSING', reason: `the context template's {${rendered.missing}} is missing from this line` }
+          ? {
+              kind: 'failed',
+              code: 'CONTEXT_MISSING',
+              reason: `the context template's {${rendered.missing}} is missing from this line`,
+            }
           : await reencryptor.reencrypt(value, rendered.context);
     } else {
       outcome = await reencryptor.reencrypt(value);
@@ -247,11 +261,18 @@ async function rewriteLine(
 
   const expected = structuredClone(parsed);
   for (const rewrite of rewrites) setPath(expected, rewrite.path, rewrite.outcome.value);
-  const replaced = replaceInPlace(text, rewrites, expected) ?? (JSON.stringify(parsed) === text ? JSON.stringify(expected) : undefined);
+  const replaced =
+    replaceInPlace(text, rewrites, expected) ??
+    (JSON.stringify(parsed) === text ? JSON.stringify(expected) : undefined);
   if (replaced === undefined) {
     for (const rewrite of rewrites) {
       tally.add(
-        { kind: 'failed', keyId: rewrite.outcome.fromKeyId, code: 'LINE_NOT_REWRITABLE', reason: 'the line could not be rewritten without changing other content; left as it was' },
+        {
+          kind: 'failed',
+          keyId: rewrite.outcome.fromKeyId,
+          code: 'LINE_NOT_REWRITABLE',
+          reason: 'the line could not be rewritten without changing other content; left as it was',
+        },
         rewrite.location,
       );
     }
@@ -296,7 +317,11 @@ function setPath(value: unknown, path: string[], next: unknown): void {
 }
 
 function scalarText(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
+  return typeof value === 'string'
+    ? value
+    : typeof value === 'number' || typeof value === 'boolean'
+      ? String(value)
+      : undefined;
 }
 
 /** Lines from byte `start`, each with the offset just after it (so a checkpoint can resume there). */

@@ -1,13 +1,13 @@
+import { ciphertextKeyId } from 'nestjs-encryption';
 import type { Client } from 'pg';
 
-import { redactUrl } from '../config/cli-config.js';
 import { CliError, EXIT, notFound, usageError } from '../cli.errors.js';
+import { redactUrl } from '../config/cli-config.js';
 import type { PostgresCheckpoint } from '../state/checkpoint-store.js';
 import type { JobEnvironment, ReencryptResult } from './reencrypt-job.js';
 import { finishJob, inactiveKeyIds, makeReencryptor, sourceIdOf } from './reencrypt-job.js';
 import { ReencryptTally } from './reencrypt-tally.js';
 import type { ValueOutcome } from './value-reencryptor.js';
-import { ciphertextKeyId } from 'nestjs-encryption';
 
 export interface PostgresSourceOptions {
   connectionString: string;
@@ -97,7 +97,10 @@ async function run(
       checkpoint = undefined;
     }
     const resumed = checkpoint !== undefined;
-    if (checkpoint) env.notice(`Resuming after ${options.keyColumn} = ${checkpoint.after ?? '(start)'} (${checkpoint.done} rows done on ${checkpoint.startedAt})`);
+    if (checkpoint)
+      env.notice(
+        `Resuming after ${options.keyColumn} = ${checkpoint.after ?? '(start)'} (${checkpoint.done} rows done on ${checkpoint.startedAt})`,
+      );
     const state: PostgresCheckpoint = checkpoint ?? {
       format: 'nestjs-encryption/reencrypt-checkpoint',
       version: 1,
@@ -127,7 +130,7 @@ async function run(
     for (;;) {
       if (env.stopRequested()) {
         progress.finish();
-        return { ...(await interrupted(env, state, source, sourceId, resumed, startedHere)) };
+        return interrupted(env, state, source, sourceId, resumed, startedHere);
       }
       const { rows } = await client.query(
         state.after === undefined ? firstPage : nextPage,
@@ -148,7 +151,8 @@ async function run(
           if (value === null || value === undefined) continue;
           const location = `${options.keyColumn}=${row.key} column=${column}`;
           const outcome = await reencryptValue(reencryptor, env, row, column, value);
-          if (outcome.kind === 'rewritten') writes.push({ key: row.key, column, old: value as string | Buffer, outcome });
+          if (outcome.kind === 'rewritten')
+            writes.push({ key: row.key, column, old: value as string | Buffer, outcome });
           else settled.push({ outcome, location });
         }
       }
@@ -198,7 +202,12 @@ async function reencryptValue(
   if (!env.contextTemplate) return reencryptor.reencrypt(value);
   const rendered = env.contextTemplate.render(column, (name) => row.references[name] ?? undefined);
   if ('missing' in rendered) {
-    return { kind: 'failed', keyId: typeof value === 'string' || Buffer.isBuffer(value) ? ciphertextKeyId(value) : undefined, code: 'CONTEXT_MISSING', reason: `the context template's {${rendered.missing}} is NULL in this row` };
+    return {
+      kind: 'failed',
+      keyId: typeof value === 'string' || Buffer.isBuffer(value) ? ciphertextKeyId(value) : undefined,
+      code: 'CONTEXT_MISSING',
+      reason: `the context template's {${rendered.missing}} is NULL in this row`,
+    };
   }
   return reencryptor.reencrypt(value, rendered.context);
 }
@@ -229,18 +238,35 @@ async function writeBatch(
     params.push(keys.map((k) => rows.get(k)!.get(column)?.old ?? null));
     params.push(keys.map((k) => rows.get(k)!.get(column)?.outcome.value ?? null));
   }
-  const c = columns.map((column, i) => ({ col: `t.${quote(column)}`, old: `v.o${i}`, next: `v.n${i}`, type: table.arrayTypes[column], i }));
+  const c = columns.map((column, i) => ({
+    col: `t.${quote(column)}`,
+    old: `v.o${i}`,
+    next: `v.n${i}`,
+    type: table.arrayTypes[column],
+    i,
+  }));
   const sql =
     `UPDATE ${table.sql} AS t SET ` +
-    columns.map((column, i) => `${quote(column)} = CASE WHEN ${c[i].next} IS NOT NULL AND ${c[i].col} = ${c[i].old} THEN ${c[i].next} ELSE ${c[i].col} END`).join(', ') +
+    columns
+      .map(
+        (column, i) =>
+          `${quote(column)} = CASE WHEN ${c[i].next} IS NOT NULL AND ${c[i].col} = ${c[i].old} THEN ${c[i].next} ELSE ${c[i].col} END`,
+      )
+      .join(', ') +
     ` FROM unnest($1::${table.keyType}[], ${c.map(({ type, i }) => `$${2 * i + 2}::${type}, $${2 * i + 3}::${type}`).join(', ')})` +
     ` AS v(key, ${c.map(({ i }) => `o${i}, n${i}`).join(', ')})` +
     ` WHERE t.${key} = v.key AND (${c.map(({ col, old, next }) => `(${next} IS NOT NULL AND ${col} = ${old})`).join(' OR ')})` +
     ` RETURNING t.${key}::text AS key, ` +
-    c.map(({ col, next, i }) => `(${next} IS NOT NULL AND ${col} = ${next}) AS w${i}, CASE WHEN ${next} IS NOT NULL AND ${col} <> ${next} THEN ${col} END AS c${i}`).join(', ');
+    c
+      .map(
+        ({ col, next, i }) =>
+          `(${next} IS NOT NULL AND ${col} = ${next}) AS w${i}, CASE WHEN ${next} IS NOT NULL AND ${col} <> ${next} THEN ${col} END AS c${i}`,
+      )
+      .join(', ');
 
   const conflicts = new Map<string, { currentKeyId?: string }>();
-  const keyIdOf = (value: unknown) => (typeof value === 'string' || Buffer.isBuffer(value) ? ciphertextKeyId(value) : undefined);
+  const keyIdOf = (value: unknown) =>
+    typeof value === 'string' || Buffer.isBuffer(value) ? ciphertextKeyId(value) : undefined;
   await client.query('BEGIN');
   try {
     const { rows: returned } = await client.query<Record<string, unknown>>(sql, params);
@@ -249,7 +275,8 @@ async function writeBatch(
       const k = row.key as string;
       seen.add(k);
       columns.forEach((column, i) => {
-        if (rows.get(k)!.has(column) && row[`w${i}`] !== true) conflicts.set(`${column}\u0000${k}`, { currentKeyId: keyIdOf(row[`c${i}`]) });
+        if (rows.get(k)!.has(column) && row[`w${i}`] !== true)
+          conflicts.set(`${column}\u0000${k}`, { currentKeyId: keyIdOf(row[`c${i}`]) });
       });
     }
     const untouched = keys.filter((k) => !seen.has(k));
@@ -261,7 +288,8 @@ async function writeBatch(
       );
       const now = new Map(current.map((row) => [row.key as string, row]));
       for (const k of untouched) {
-        for (const column of rows.get(k)!.keys()) conflicts.set(`${column}\u0000${k}`, { currentKeyId: keyIdOf(now.get(k)?.[column]) });
+        for (const column of rows.get(k)!.keys())
+          conflicts.set(`${column}\u0000${k}`, { currentKeyId: keyIdOf(now.get(k)?.[column]) });
       }
     }
     await client.query('COMMIT');
@@ -272,7 +300,11 @@ async function writeBatch(
   return conflicts;
 }
 
-async function resolveTable(client: Client, options: PostgresSourceOptions, env: JobEnvironment): Promise<ResolvedTable> {
+async function resolveTable(
+  client: Client,
+  options: PostgresSourceOptions,
+  env: JobEnvironment,
+): Promise<ResolvedTable> {
   const parts = options.table.split('.');
   if (parts.length > 2 || !parts.every((part) => NAME.test(part))) {
     throw usageError(`--table must be "table" or "schema.table" (letters, digits, _ and $): got "${options.table}"`);
@@ -288,13 +320,21 @@ async function resolveTable(client: Client, options: PostgresSourceOptions, env:
   );
   if (!found.length) throw notFound(`No table ${options.table} in ${redactUrl(options.connectionString)}`);
   const { oid, schema, name } = found[0];
-  const { rows: attributes } = await client.query<{ name: string; type: string; typname: string; category: string; attnum: number }>(
+  const { rows: attributes } = await client.query<{
+    name: string;
+    type: string;
+    typname: string;
+    category: string;
+    attnum: number;
+  }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname, t.typcategory AS category, a.attnum::int AS attnum ` +
       `FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`,
     [oid],
   );
   const byName = new Map(attributes.map((attribute) => [attribute.name, attribute]));
-  const missing = [options.keyColumn, ...options.columns, ...(env.contextTemplate?.references ?? [])].filter((column) => !byName.has(column));
+  const missing = [options.keyColumn, ...options.columns, ...(env.contextTemplate?.references ?? [])].filter(
+    (column) => !byName.has(column),
+  );
   if (missing.length) throw notFound(`Table ${schema}.${name} has no column ${missing.join(', ')}`);
 
   const arrayTypes: Record<string, string> = {};
@@ -302,7 +342,10 @@ async function resolveTable(client: Client, options: PostgresSourceOptions, env:
     const attribute = byName.get(column)!;
     if (attribute.typname === 'bytea') arrayTypes[column] = 'bytea[]';
     else if (attribute.category === 'S') arrayTypes[column] = 'text[]';
-    else throw usageError(`Column ${column} is ${attribute.type}: reencrypt handles text (base64url ciphertexts) and bytea (binary) columns`);
+    else
+      throw usageError(
+        `Column ${column} is ${attribute.type}: reencrypt handles text (base64url ciphertexts) and bytea (binary) columns`,
+      );
   }
   if (options.columns.includes(options.keyColumn)) throw usageError('--key-column must not be one of --columns');
 
@@ -312,19 +355,27 @@ async function resolveTable(client: Client, options: PostgresSourceOptions, env:
     [oid, keyAttribute.attnum],
   );
   if (!unique.length) {
-    throw usageError(`--key-column ${options.keyColumn} needs a unique index of its own (normally the primary key) to page through ${schema}.${name}`);
+    throw usageError(
+      `--key-column ${options.keyColumn} needs a unique index of its own (normally the primary key) to page through ${schema}.${name}`,
+    );
   }
-  return { oid, sql: `${quote(schema)}.${quote(name)}`, name: `${schema}.${name}`, keyType: keyAttribute.type, arrayTypes };
+  return {
+    oid,
+    sql: `${quote(schema)}.${quote(name)}`,
+    name: `${schema}.${name}`,
+    keyType: keyAttribute.type,
+    arrayTypes,
+  };
 }
 
-async function interrupted(
+function interrupted(
   env: JobEnvironment,
   state: PostgresCheckpoint,
   source: string,
   sourceId: string,
   resumed: boolean,
   startedHere: number,
-): Promise<ReencryptResult> {
+): ReencryptResult {
   return {
     kind: 'postgres',
     source,

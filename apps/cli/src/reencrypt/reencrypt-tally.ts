@@ -65,7 +65,12 @@ export class ReencryptTally {
         data.failed++;
         data.failuresByCode[outcome.code] = (data.failuresByCode[outcome.code] ?? 0) + 1;
         if (data.failures.length < MAX_FAILURES) {
-          data.failures.push({ location, code: outcome.code, reason: outcome.reason, ...(outcome.keyId ? { keyId: outcome.keyId } : {}) });
+          data.failures.push({
+            location,
+            code: outcome.code,
+            reason: outcome.reason,
+            ...(outcome.keyId ? { keyId: outcome.keyId } : {}),
+          });
         }
         if (!outcome.keyId) data.unreadable++;
         break;

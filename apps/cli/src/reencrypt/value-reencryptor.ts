@@ -26,10 +26,15 @@ export class ValueReencryptor {
 
   async reencrypt(value: unknown, context?: EncryptionContext): Promise<ValueOutcome> {
     if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
-      return { kind: 'failed', code: 'NOT_A_CIPHERTEXT', reason: `not a ciphertext (a ${value === null ? 'null' : typeof value})` };
+      return {
+        kind: 'failed',
+        code: 'NOT_A_CIPHERTEXT',
+        reason: `not a ciphertext (a ${value === null ? 'null' : typeof value})`,
+      };
     }
     const keyId = ciphertextKeyId(value);
-    if (keyId === undefined) return { kind: 'failed', code: 'NOT_A_CIPHERTEXT', reason: 'not a nestjs-encryption ciphertext' };
+    if (keyId === undefined)
+      return { kind: 'failed', code: 'NOT_A_CIPHERTEXT', reason: 'not a nestjs-encryption ciphertext' };
     if (keyId === this.keys.activeKey.id) return { kind: 'current', keyId };
     let plaintext;
     try {
@@ -39,7 +44,10 @@ export class ValueReencryptor {
       return { kind: 'failed', keyId, code: error.code, reason: error.message };
     }
     if (this.dryRun) return { kind: 'stale', keyId };
-    const rewritten = typeof value === 'string' ? await this.encryption.encryptToString(plaintext, { context }) : await this.encryption.encrypt(plaintext, { context });
+    const rewritten =
+      typeof value === 'string'
+        ? await this.encryption.encryptToString(plaintext, { context })
+        : await this.encryption.encrypt(plaintext, { context });
     return { kind: 'rewritten', keyId: ciphertextKeyId(rewritten)!, fromKeyId: keyId, value: rewritten };
   }
 }

@@ -54,7 +54,9 @@ export class CheckpointStore {
 
   async load<T extends Checkpoint>(sourceId: string, kind: T['kind']): Promise<T | undefined> {
     const checkpoint = await readJson<Checkpoint>(this.path(sourceId));
-    return checkpoint?.format === 'nestjs-encryption/reencrypt-checkpoint' && checkpoint.kind === kind ? (checkpoint as T) : undefined;
+    return checkpoint?.format === 'nestjs-encryption/reencrypt-checkpoint' && checkpoint.kind === kind
+      ? (checkpoint as T)
+      : undefined;
   }
 
   save(checkpoint: Checkpoint): Promise<void> {

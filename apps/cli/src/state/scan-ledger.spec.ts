@@ -1,7 +1,12 @@
 import type { ScanRecord } from './scan-ledger.js';
 import { dataUsageOf } from './scan-ledger.js';
 
-function scan(source: string, keys: Record<string, number>, coveredKeyIds: string[], finishedAt = '2026-01-02T00:00:00.000Z'): ScanRecord {
+function scan(
+  source: string,
+  keys: Record<string, number>,
+  coveredKeyIds: string[],
+  finishedAt = '2026-01-02T00:00:00.000Z',
+): ScanRecord {
   return {
     format: 'nestjs-encryption/scan',
     version: 1,
@@ -40,12 +45,23 @@ describe('dataUsageOf', () => {
   });
 
   it('is unused only when every source was scanned after the key stopped encrypting and none uses it', () => {
-    const usage = dataUsageOf(previous, [scan('a', { k3: 5 }, ['k1'], '2026-01-03T00:00:00.000Z'), scan('b', {}, ['k1', 'k2'])]);
-    expect(usage).toMatchObject({ status: 'unused', values: 0, summary: 'no values in 2 scanned sources', asOf: '2026-01-02T00:00:00.000Z' });
+    const usage = dataUsageOf(previous, [
+      scan('a', { k3: 5 }, ['k1'], '2026-01-03T00:00:00.000Z'),
+      scan('b', {}, ['k1', 'k2']),
+    ]);
+    expect(usage).toMatchObject({
+      status: 'unused',
+      values: 0,
+      summary: 'no values in 2 scanned sources',
+      asOf: '2026-01-02T00:00:00.000Z',
+    });
   });
 
   it('reports the active key as in use whatever the scans say', () => {
     expect(dataUsageOf({ id: 'k3', state: 'active' }, [])).toMatchObject({ status: 'in-use', summary: 'active key' });
-    expect(dataUsageOf({ id: 'k3', state: 'active' }, [scan('a', { k3: 5 }, ['k1'])])).toMatchObject({ status: 'in-use', values: 5 });
+    expect(dataUsageOf({ id: 'k3', state: 'active' }, [scan('a', { k3: 5 }, ['k1'])])).toMatchObject({
+      status: 'in-use',
+      values: 5,
+    });
   });
 });

@@ -67,7 +67,9 @@ export class ScanLedger {
       throw error;
     }
     const scans = await Promise.all(
-      names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).map((name) => readJson<ScanRecord>(join(this.directory, name))),
+      names
+        .filter((name) => name.endsWith('.json') && !name.startsWith('.'))
+        .map((name) => readJson<ScanRecord>(join(this.directory, name))),
     );
     return scans
       .filter((scan): scan is ScanRecord => scan?.format === 'nestjs-encryption/scan')
@@ -87,12 +89,24 @@ export function dataUsageOf(key: { id: string; state: string }, scans: ScanRecor
   const asOf = sources.map((source) => source.scannedAt).sort()[0];
   const encrypting = key.state === 'active' || key.state === 'staged';
   if (sources.length === 0) {
-    return { status: encrypting ? 'in-use' : 'unknown', values: 0, sources, summary: encrypting ? `${key.state} key` : 'no source scanned yet' };
+    return {
+      status: encrypting ? 'in-use' : 'unknown',
+      values: 0,
+      sources,
+      summary: encrypting ? `${key.state} key` : 'no source scanned yet',
+    };
   }
   if (values > 0) {
     const using = sources.filter((source) => source.values > 0);
-    const where = using.length === 1 ? using[0].source : using.map((source) => `${source.source} (${source.values})`).join(', ');
-    return { status: 'in-use', values, sources, asOf, summary: `${values} value${values === 1 ? '' : 's'} in ${where}` };
+    const where =
+      using.length === 1 ? using[0].source : using.map((source) => `${source.source} (${source.values})`).join(', ');
+    return {
+      status: 'in-use',
+      values,
+      sources,
+      asOf,
+      summary: `${values} value${values === 1 ? '' : 's'} in ${where}`,
+    };
   }
   if (encrypting) return { status: 'in-use', values, sources, asOf, summary: `${key.state} key` };
   const uncovered = sources.filter((source) => !source.covered);

@@ -20,12 +20,15 @@ function envelope(keyId: string, cipher = AEAD_CIPHERS[0]): Buffer {
 }
 
 describe('ciphertextKeyId', () => {
-  test.each(AEAD_CIPHERS.map((cipher) => [cipher.name, cipher]))('reads the key id of a %s envelope, binary or text', (_, cipher) => {
-    const bytes = envelope('k7-00112233aabbccdd', cipher);
-    expect(ciphertextKeyId(bytes)).toBe('k7-00112233aabbccdd');
-    expect(ciphertextKeyId(new Uint8Array(bytes))).toBe('k7-00112233aabbccdd');
-    expect(ciphertextKeyId(bytes.toString('base64url'))).toBe('k7-00112233aabbccdd');
-  });
+  test.each(AEAD_CIPHERS.map((cipher) => [cipher.name, cipher]))(
+    'reads the key id of a %s envelope, binary or text',
+    (_, cipher) => {
+      const bytes = envelope('k7-00112233aabbccdd', cipher);
+      expect(ciphertextKeyId(bytes)).toBe('k7-00112233aabbccdd');
+      expect(ciphertextKeyId(new Uint8Array(bytes))).toBe('k7-00112233aabbccdd');
+      expect(ciphertextKeyId(bytes.toString('base64url'))).toBe('k7-00112233aabbccdd');
+    },
+  );
 
   test('any UTF-8 key id of 1 to 255 bytes comes back unchanged', () => {
     fc.assert(
