@@ -1,5 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 
+import type { Transform } from 'node:stream';
+
 import { Injectable } from '@nestjs/common';
 import type { JWK } from 'jose';
 
@@ -27,6 +29,7 @@ import {
 import { MESSAGES } from './errors/encryption.messages.js';
 import type { BatchDecryptOptions, BatchEncryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
 import type { DecryptOptions, EncryptOptions } from './interfaces/encryption-call-options.interface.js';
+import type { StreamDecryptOptions, StreamEncryptOptions } from './interfaces/stream-options.interface.js';
 import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
 import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
@@ -37,6 +40,7 @@ import { KeyManagerService } from './key-manager.service.js';
 import type { BatchStats } from './batch/batch-encryption.js';
 import { BatchEncryption, newStats } from './batch/batch-encryption.js';
 import { CryptoWorkerPool } from './parallel/crypto-worker-pool.js';
+import { StreamEncryption } from './streaming/stream-encryption.js';
 
 /**
  * Encrypts strings, bytes and JSON values into the self-describing envelope (docs/FORMAT.md) and
@@ -49,6 +53,7 @@ export class EncryptionService {
   private readonly fernet: FernetFormat;
   private readonly jwe: JweFormat;
   private readonly batch: BatchEncryption;
+  private readonly streams: StreamEncryption;
   /** `algorithm: 'fernet'`: new ciphertexts are Fernet tokens. */
   private readonly makesFernet: boolean;
 
@@ -66,6 +71,27 @@ export class EncryptionService {
     this.jwe = new JweFormat(options, keyManager);
     const { cipher, codec, fernet, jwe } = this;
     this.batch = new BatchEncryption({ options, keyManager, events, auditor, pool, fernet, jwe, cipher, codec });
+    this.streams = new StreamEncryption({ options, keyManager, events, auditor, cipher });
+  }
+
+  /**
+   * A Transform that encrypts a byte stream of any size in constant memory, into the streaming format
+   * (docs/FORMAT.md, "Streams"): chunks of `chunkSize` bytes, each authenticated, in an order that
+   * can't be changed or cut short unnoticed. Uses the configured algorithm when it is AES-256-GCM or
+   * ChaCha20-Poly1305, AES-256-GCM otherwise. `pipeline(source, encryption.createEncryptStream(), sink)`.
+   */
+  createEncryptStream(options?: StreamEncryptOptions): Transform {
+    return this.streams.createEncryptStream(options);
+  }
+
+  /**
+   * A Transform that decrypts the streaming format. Each chunk's plaintext is released once its tag
+   * verifies; any tampering, reordering or truncation fails the stream with `DecryptionError` (an
+   * unknown key id with `KeyNotFoundError`), so treat what was released as untrusted until the stream
+   * ends without an error.
+   */
+  createDecryptStream(options?: StreamDecryptOptions): Transform {
+    return this.streams.createDecryptStream(options);
   }
 
   /**

@@ -47,6 +47,14 @@ export class DataKey {
     return (this.fernet ??= hkdf(this.secret, 'fernet', 32));
   }
 
+  /**
+   * The subkey of one stream (docs/FORMAT.md, "Streams"): HKDF with the stream's random salt and the
+   * info `stream:<algorithm>`, so every stream has a key of its own. Not cached: one per stream.
+   */
+  streamKey(cipher: AeadCipher, salt: Buffer): Buffer {
+    return hkdfSha256(this.secret, salt, `stream:${cipher.name}`, cipher.keySize);
+  }
+
   /** Overwrites the secret and every derived key; the object is unusable afterwards. */
   destroy(): void {
     this.secret.fill(0);

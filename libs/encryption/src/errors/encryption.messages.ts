@@ -56,6 +56,4 @@ export const MESSAGES = {
   INVALID_UNTYPED_AS: "The 'as' option must be 'buffer', 'string' or 'json'",
   BATCH_NOT_AN_ARRAY: 'encryptMany() and decryptMany() take an array of items',
   INVALID_STREAM_OPTION: (problem: string) => `Invalid stream options: ${problem}`,
-  STREAM_UNSUPPORTED_ALGORITHM: (algorithm: string) =>
-    `Streams are encrypted with AES-256-GCM or ChaCha20-Poly1305, not ${algorithm}`,
 } as const;
