@@ -44,6 +44,28 @@ export function sampleRing(revision: number, tag = 'a'): StoredKeyRing {
         stateChangedAt: '2026-04-03T00:00:00.000Z',
       },
     ],
+    // Key pairs: opaque to stores, but they must round-trip like the rest (JSONB reorders members, nothing more).
+    keyPairs: [
+      {
+        kid: `kp2-${tag}`,
+        alg: 'ECDH-ES+A256KW',
+        crv: 'X25519',
+        state: 'active',
+        createdAt: '2026-04-01T00:00:00.000Z',
+        stateChangedAt: '2026-04-01T00:00:00.000Z',
+        publicJwk: { kty: 'OKP', crv: 'X25519', x: `x-${tag}`, kid: `kp2-${tag}`, alg: 'ECDH-ES+A256KW', use: 'enc' },
+        wrappedPrivateKey: wrapped('kp2'),
+      },
+      {
+        kid: `kp1-${tag}`,
+        alg: 'RSA-OAEP-256',
+        rsaKeySize: 2048,
+        state: 'decrypt-only',
+        createdAt: '2026-03-01T00:00:00.000Z',
+        publicJwk: { kty: 'RSA', n: `n-${tag}`, e: 'AQAB', kid: `kp1-${tag}`, alg: 'RSA-OAEP-256', use: 'enc' },
+        wrappedPrivateKey: wrapped('kp1'),
+      },
+    ],
   };
 }
 
