@@ -18,6 +18,8 @@ import { createEncryptionOptions } from './config/encryption-options.factory.js'
 import { CustomerStorageController } from './customers/customer-storage.controller.js';
 import { CustomersController } from './customers/customers.controller.js';
 import { CustomersRepository } from './customers/customers.repository.js';
+import { EncryptedFilesStore } from './files/encrypted-files.store.js';
+import { FilesController } from './files/files.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { JwksController } from './jwks/jwks.controller.js';
 import { WebController } from './web/web.controller.js';
@@ -45,10 +47,12 @@ export class AppModule {
         HealthController,
         JwksController,
         WebController,
+        FilesController,
       ],
       providers: [
         { provide: DEMO_CONFIG, useValue: config },
         CustomersRepository,
+        EncryptedFilesStore,
         AdminTokenGuard,
         { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
         // Order matters: the first is the outer one, so encryption runs while responses are still class instances.

@@ -12,10 +12,17 @@ export async function createDemoApp(config: DemoConfig, logger: false | undefine
   const options = { logger, abortOnError: false } as const;
   const app =
     config.adapter === 'fastify'
-      ? await NestFactory.create(AppModule.register(config), new FastifyAdapter(), options)
+      ? await NestFactory.create(AppModule.register(config), fastifyAdapter(), options)
       : await NestFactory.create(AppModule.register(config), options);
   app.enableShutdownHooks();
   await app.init();
   if (config.adapter === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return app;
+}
+
+/** Fastify parses no octet-stream bodies by default: pass them through as the raw stream, for `POST /files`. */
+function fastifyAdapter(): FastifyAdapter {
+  const adapter = new FastifyAdapter();
+  adapter.getInstance().addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  return adapter;
 }

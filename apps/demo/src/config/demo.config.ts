@@ -24,6 +24,8 @@ export interface DemoConfig {
   rotationCheckIntervalMs?: number;
   /** How many previous keys and key pairs stay usable after a rotation; older ones are retired. */
   keyRetentionMaxPreviousKeys?: number;
+  /** Where `POST /files` keeps uploads, encrypted. */
+  filesDir: string;
 }
 
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
@@ -53,6 +55,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     keyRotationInterval: optionalNumber(env.KEY_ROTATION_INTERVAL_MS),
     rotationCheckIntervalMs: optionalNumber(env.ROTATION_CHECK_INTERVAL_MS),
     keyRetentionMaxPreviousKeys: optionalNumber(env.KEY_RETENTION_MAX_PREVIOUS_KEYS),
+    filesDir: env.FILES_DIR ?? '.data/files',
   };
 }
 
