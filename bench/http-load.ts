@@ -27,7 +27,8 @@ export interface LoadResult {
 process.on('message', (message: LoadRequest) => {
   void run(message).then(
     (result) => process.send!(result),
-    (error: unknown) => process.send!({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
+    (error: unknown) =>
+      process.send!({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
   );
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,5 +1,5 @@
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import type { INestApplication } from '@nestjs/common';
@@ -9,10 +9,10 @@ import { register } from 'prom-client';
 import { loadDemoConfig } from '../apps/demo/src/config/demo.config.js';
 import { createDemoApp } from '../apps/demo/src/create-demo-app.js';
 import { CustomersRepository } from '../apps/demo/src/customers/customers.repository.js';
-import { createDemoCustomersApp, createPlainCustomersApp, PlainCustomersRepository } from './http-fixture.js';
-import type { CustomerFields } from './http-fixture.js';
-import type { LoadRequest, LoadResult } from './http-load.js';
 import { median } from './harness.js';
+import type { CustomerFields } from './http-fixture.js';
+import { createDemoCustomersApp, createPlainCustomersApp, PlainCustomersRepository } from './http-fixture.js';
+import type { LoadRequest, LoadResult } from './http-load.js';
 import type { Suite, SuiteResult } from './suite.js';
 import { formatOps, formatRatio, target } from './suite.js';
 
@@ -54,7 +54,7 @@ interface Settings {
  */
 export const httpSuite: Suite = {
   id: 'http',
-  title: 'HTTP: the demo\'s GET /customers/:id with and without field encryption (autocannon)',
+  title: "HTTP: the demo's GET /customers/:id with and without field encryption (autocannon)",
   async run({ log }) {
     const settings: Settings = {
       durationSeconds: numberFromEnv('BENCH_HTTP_DURATION_S', 10),
@@ -65,7 +65,12 @@ export const httpSuite: Suite = {
     const load = await startLoadGenerator();
     const variants: Variant[] = [];
     try {
-      variants.push(await demoVariant(), await demoPartsVariant(true), await demoPartsVariant(false), await plainVariant());
+      variants.push(
+        await demoVariant(),
+        await demoPartsVariant(true),
+        await demoPartsVariant(false),
+        await plainVariant(),
+      );
       for (const variant of variants) {
         log(`warm-up ${settings.warmupSeconds} s: ${variant.name}`);
         checked(variant, await measureRun(load, variant, settings.connections, settings.warmupSeconds));
@@ -75,9 +80,14 @@ export const httpSuite: Suite = {
         const order = round % 2 === 0 ? variants : [...variants].reverse();
         for (const variant of order) {
           log(`round ${round + 1}/${settings.rounds}, ${settings.durationSeconds} s: ${variant.name}`);
-          const result = checked(variant, await measureRun(load, variant, settings.connections, settings.durationSeconds));
+          const result = checked(
+            variant,
+            await measureRun(load, variant, settings.connections, settings.durationSeconds),
+          );
           variant.rounds.push(result);
-          log(`  ${formatOps(result.requestsPerSec)} req/s, p99 ${result.latencyP99Ms} ms, ${result.cpuMicrosPerRequest.toFixed(0)} µs CPU/request`);
+          log(
+            `  ${formatOps(result.requestsPerSec)} req/s, p99 ${result.latencyP99Ms} ms, ${result.cpuMicrosPerRequest.toFixed(0)} µs CPU/request`,
+          );
         }
       }
     } finally {
@@ -122,7 +132,7 @@ function report(variants: Variant[], settings: Settings): SuiteResult {
         '(bench/http-fixture.ts). *demo without metrics* keeps the `EncryptionInterceptor` but drops the health, ' +
         'metrics and scheduling modules. *demo repository only* also drops the interceptor, so the response goes out ' +
         'in plaintext. *no encryption* has the same controller shape, but it returns a class without `@Encrypted()` ' +
-        "from a repository that stores plaintext. The ratio of *demo* to *no encryption* is the cost a user pays for " +
+        'from a repository that stores plaintext. The ratio of *demo* to *no encryption* is the cost a user pays for ' +
         "the demo's protection. The variants in between show where that cost goes.",
       `autocannon 9 runs in a separate Node.js process (bench/http-load.ts), so it never shares the servers' event loop. ` +
         `On a 2-core machine, the server and the load generator each get roughly one core. It uses ${settings.connections} ` +
@@ -130,22 +140,40 @@ function report(variants: Variant[], settings: Settings): SuiteResult {
         `${settings.warmupSeconds} s and then measured for ${settings.durationSeconds} s in each of ${settings.rounds} ` +
         'rounds. The order alternates (A B C D, then D C B A). *req/s* is completed requests divided by the duration, ' +
         'averaged over the rounds, and *vs no encryption* is the median of the per-round ratios. The latencies are the ' +
-        "means of the per-round p50 and p99. Every run is checked for zero errors and zero non-2xx answers, and every " +
+        'means of the per-round p50 and p99. Every run is checked for zero errors and zero non-2xx answers, and every ' +
         "variant's response is checked before it is measured.",
       '*CPU µs/req* is the CPU time (user + system, all threads) of the server process during a run, divided by the ' +
-        'requests served, as a median over the rounds. *rate by CPU* is the baseline\'s CPU per request divided by the ' +
+        "requests served, as a median over the rounds. *rate by CPU* is the baseline's CPU per request divided by the " +
         "variant's. Other processes on the machine cut req/s sharply, but they change CPU time per request much less. " +
         'On a shared machine, the CPU figures are therefore the steadier measure of the overhead.',
     ],
     tables: [
       {
-        headers: ['Variant', 'Work per request', 'req/s', 'p50 ms', 'p99 ms', 'req/s by round', 'vs no encryption', 'CPU µs/req', 'rate by CPU'],
+        headers: [
+          'Variant',
+          'Work per request',
+          'req/s',
+          'p50 ms',
+          'p99 ms',
+          'req/s by round',
+          'vs no encryption',
+          'CPU µs/req',
+          'rate by CPU',
+        ],
         rows,
       },
     ],
     targets: [
-      target('HTTP GET /customers/:id, demo (3 @Encrypted fields) / no encryption: req/s', rateRatio(demo), TARGET_RATIO),
-      target('HTTP GET /customers/:id, demo / no encryption: rate by server CPU per request', cpu(plain) / cpu(demo), TARGET_RATIO),
+      target(
+        'HTTP GET /customers/:id, demo (3 @Encrypted fields) / no encryption: req/s',
+        rateRatio(demo),
+        TARGET_RATIO,
+      ),
+      target(
+        'HTTP GET /customers/:id, demo / no encryption: rate by server CPU per request',
+        cpu(plain) / cpu(demo),
+        TARGET_RATIO,
+      ),
     ],
     notes: [
       `By CPU time, the demo spends ${cost(demo, plain)} µs more per request than the baseline. Decrypting the ` +
@@ -187,7 +215,13 @@ async function demoPartsVariant(responses: boolean): Promise<Variant> {
   const body = await fetchJson(url);
   if (responses) {
     await expectCiphertexts('demo without metrics', body, app.get(EncryptionService));
-    return { name: 'demo without metrics', work: '3 fields decrypted from storage, 3 encrypted for the response', url, app, rounds: [] };
+    return {
+      name: 'demo without metrics',
+      work: '3 fields decrypted from storage, 3 encrypted for the response',
+      url,
+      app,
+      rounds: [],
+    };
   }
   expectPlaintext('demo repository only', body);
   return { name: 'demo repository only', work: '3 fields decrypted from storage', url, app, rounds: [] };
@@ -202,7 +236,11 @@ async function plainVariant(): Promise<Variant> {
   return { name: 'no encryption', work: 'none', url, app, rounds: [] };
 }
 
-async function expectCiphertexts(name: string, body: Record<string, unknown>, encryption: EncryptionService): Promise<void> {
+async function expectCiphertexts(
+  name: string,
+  body: Record<string, unknown>,
+  encryption: EncryptionService,
+): Promise<void> {
   for (const field of SENSITIVE) {
     if (body[field] === CUSTOMER[field] || (await encryption.decrypt(body[field] as string)) !== CUSTOMER[field]) {
       throw new Error(`${name}: ${field} is not the ciphertext of the stored value`);
@@ -223,7 +261,12 @@ async function fetchJson(url: string): Promise<Record<string, unknown>> {
 }
 
 /** One autocannon run against a variant, with this process's CPU time over the run. */
-async function measureRun(load: LoadGenerator, variant: Variant, connections: number, durationSeconds: number): Promise<Measured> {
+async function measureRun(
+  load: LoadGenerator,
+  variant: Variant,
+  connections: number,
+  durationSeconds: number,
+): Promise<Measured> {
   const start = process.cpuUsage();
   const result = await load.run(variant.url, connections, durationSeconds);
   const cpu = process.cpuUsage(start);
@@ -233,7 +276,9 @@ async function measureRun(load: LoadGenerator, variant: Variant, connections: nu
 /** A run with errors or non-2xx answers measured something else than the endpoint. */
 function checked(variant: Variant, result: Measured): Measured {
   if (result.errors || result.non2xx || result.timeouts || result.requests === 0) {
-    throw new Error(`${variant.name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`);
+    throw new Error(
+      `${variant.name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`,
+    );
   }
   return result;
 }

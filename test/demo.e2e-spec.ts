@@ -3,14 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import request from 'supertest';
 import type { Response } from 'supertest';
+import request from 'supertest';
 
 import { unwrapKey } from '../libs/encryption/src/crypto/key-wrap.js';
 import { ENCRYPTION_METRICS } from '../libs/encryption/src/metrics/encryption-metrics.constants.js';
 import { sampleValue } from './fixtures/operations/prometheus-text.js';
-import { buildDemoForNode, keyIdOf, startDemoProcess } from './support/demo-app.js';
 import type { DemoBuild, DemoProcess, StoredCustomer } from './support/demo-app.js';
+import { buildDemoForNode, keyIdOf, startDemoProcess } from './support/demo-app.js';
 import { createEncryptionTestApp } from './support/encryption-test-app.js';
 
 /**
@@ -36,12 +36,29 @@ interface CustomerInput {
 
 type Json = Record<string, unknown>;
 
-const ADA: CustomerInput = { name: 'Ada Lovelace', email: 'ada@example.com', phone: '+44 20 7946 0958', nationalId: 'QQ123456C' };
+const ADA: CustomerInput = {
+  name: 'Ada Lovelace',
+  email: 'ada@example.com',
+  phone: '+44 20 7946 0958',
+  nationalId: 'QQ123456C',
+};
 const GRACE: CustomerInput = { name: 'Grace Hopper', email: 'grace@example.com', nationalId: '078-05-1120' };
-const LINUS: CustomerInput = { name: 'Linus Torvalds', email: 'linus@example.com', phone: '+358 40 123 4567', nationalId: 'FI-131169' };
+const LINUS: CustomerInput = {
+  name: 'Linus Torvalds',
+  email: 'linus@example.com',
+  phone: '+358 40 123 4567',
+  nationalId: 'FI-131169',
+};
 
-const rejection = (field: string, reason: string, message: string) => ({ statusCode: 400, error: 'Bad Request', message, field, reason });
-const undecryptable = (field: string) => rejection(field, 'DECRYPTION_FAILED', `Encrypted field "${field}" could not be decrypted`);
+const rejection = (field: string, reason: string, message: string) => ({
+  statusCode: 400,
+  error: 'Bad Request',
+  message,
+  field,
+  reason,
+});
+const undecryptable = (field: string) =>
+  rejection(field, 'DECRYPTION_FAILED', `Encrypted field "${field}" could not be decrypted`);
 const unauthorized = { statusCode: 401, error: 'Unauthorized', message: 'A valid admin token is required' };
 
 /** The envelope with one bit of its ciphertext flipped. */
@@ -91,7 +108,11 @@ function fileEnv(adapter: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Process
   };
 }
 
-const memoryEnv = (adapter: string): NodeJS.ProcessEnv => ({ DEMO_ADAPTER: adapter, DEMO_ADMIN_TOKEN: ADMIN_TOKEN, KEY_STORE: 'memory' });
+const memoryEnv = (adapter: string): NodeJS.ProcessEnv => ({
+  DEMO_ADAPTER: adapter,
+  DEMO_ADMIN_TOKEN: ADMIN_TOKEN,
+  KEY_STORE: 'memory',
+});
 
 /**
  * Every secret behind a file key store, in every encoding a leak could take: the master key, each
@@ -99,14 +120,20 @@ const memoryEnv = (adapter: string): NodeJS.ProcessEnv => ({ DEMO_ADAPTER: adapt
  */
 function secretsOf(env: NodeJS.ProcessEnv): string[] {
   const masterKey = Buffer.from(readFileSync(env.DEV_MASTER_KEY_PATH!, 'utf8').trim(), 'base64');
-  const document = JSON.parse(readFileSync(env.KEY_STORE_PATH!, 'utf8')) as { ring: { keys: { id: string; wrappedKey: string }[] } };
+  const document = JSON.parse(readFileSync(env.KEY_STORE_PATH!, 'utf8')) as {
+    ring: { keys: { id: string; wrappedKey: string }[] };
+  };
   const dataKeys = document.ring.keys.map(({ id, wrappedKey }) => {
     const key = unwrapKey(masterKey, id, wrappedKey);
     if (!key) throw new Error(`${id} does not unwrap with the development master key`);
     return key;
   });
   return [
-    ...[masterKey, ...dataKeys].flatMap((key) => [key.toString('base64'), key.toString('base64url'), key.toString('hex')]),
+    ...[masterKey, ...dataKeys].flatMap((key) => [
+      key.toString('base64'),
+      key.toString('base64url'),
+      key.toString('hex'),
+    ]),
     ...document.ring.keys.map((key) => key.wrappedKey),
   ];
 }
@@ -154,7 +181,10 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
   }
 
   async function scrape(): Promise<string> {
-    const res = await http().get('/metrics').expect(200).expect('Content-Type', /text\/plain/);
+    const res = await http()
+      .get('/metrics')
+      .expect(200)
+      .expect('Content-Type', /text\/plain/);
     return res.text;
   }
 
@@ -177,7 +207,9 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
 
     it('GET /customers/:id answers the same record, freshly encrypted', async () => {
       const created = await create(GRACE);
-      const res = await http().get(`/customers/${created.id as string}`).expect(200);
+      const res = await http()
+        .get(`/customers/${created.id as string}`)
+        .expect(200);
       const body = res.body as Json;
       await expectEncryptedCustomer(body, GRACE);
       expect(body).toMatchObject({ id: created.id, createdAt: created.createdAt });
@@ -213,29 +245,47 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       // Bound: without its context, under another field or another record, it does not decrypt.
       const other = (await create(GRACE)).id as string;
       for (const context of [undefined, { record: id, field: 'nationalId' }, { record: other, field: 'email' }]) {
-        await expect(demo.decrypt(stored.email, context && { context })).resolves.toMatchObject({ ok: false, code: 'DECRYPTION_FAILED' });
+        await expect(demo.decrypt(stored.email, context && { context })).resolves.toMatchObject({
+          ok: false,
+          code: 'DECRYPTION_FAILED',
+        });
       }
     });
 
     it('GET /customers/:id/plaintext reveals a record with the admin token only', async () => {
       const created = await create(ADA);
       await expect(plaintextOf(created.id)).resolves.toEqual({ ...ADA, id: created.id, createdAt: created.createdAt });
-      const res = await http().get(`/customers/${created.id as string}/plaintext`).expect(401);
+      const res = await http()
+        .get(`/customers/${created.id as string}/plaintext`)
+        .expect(401);
       expect(res.body).toEqual(unauthorized);
     });
 
     it('GET /customers/:id answers 404 for an unknown id and 400 for one that is not a UUID', async () => {
       const unknown = '3f1c2b7e-8a4d-4c3e-9b1a-2d5e6f708192';
-      expect((await http().get(`/customers/${unknown}`).expect(404)).body).toMatchObject({ statusCode: 404, message: `No customer ${unknown}` });
+      expect((await http().get(`/customers/${unknown}`).expect(404)).body).toMatchObject({
+        statusCode: 404,
+        message: `No customer ${unknown}`,
+      });
       expect((await http().get('/customers/42').expect(400)).body).toMatchObject({ statusCode: 400 });
     });
 
     it('POST /customers with an invalid email answers the ValidationPipe 400 and stores nothing', async () => {
       const before = ((await http().get('/customers').expect(200)).body as Json[]).length;
-      const res = await http().post('/customers').send({ ...ADA, email: 'not-an-email' }).expect(400);
+      const res = await http()
+        .post('/customers')
+        .send({ ...ADA, email: 'not-an-email' })
+        .expect(400);
       expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: ['email must be an email'] });
-      const extra = await http().post('/customers').send({ ...ADA, role: 'admin' }).expect(400);
-      expect(extra.body).toEqual({ statusCode: 400, error: 'Bad Request', message: ['property role should not exist'] });
+      const extra = await http()
+        .post('/customers')
+        .send({ ...ADA, role: 'admin' })
+        .expect(400);
+      expect(extra.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: ['property role should not exist'],
+      });
       expect(((await http().get('/customers').expect(200)).body as Json[]).length).toBe(before);
     });
 
@@ -249,9 +299,15 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       const res = await http().post('/customers/import').send(body).expect(201);
       const created = res.body as Json;
       await expectEncryptedCustomer(created, LINUS);
-      await expect(plaintextOf(created.id)).resolves.toEqual({ ...LINUS, id: created.id, createdAt: created.createdAt });
+      await expect(plaintextOf(created.id)).resolves.toEqual({
+        ...LINUS,
+        id: created.id,
+        createdAt: created.createdAt,
+      });
       const stored = (await demo.stored(created.id as string))!;
-      await expect(decrypted(stored.email, { record: created.id as string, field: 'email' })).resolves.toBe(LINUS.email);
+      await expect(decrypted(stored.email, { record: created.id as string, field: 'email' })).resolves.toBe(
+        LINUS.email,
+      );
     });
 
     it('POST /customers/import validates the decrypted plaintext: an encrypted non-email gets the ValidationPipe 400', async () => {
@@ -269,9 +325,24 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
     const tooLong = `Encrypted field "email" exceeds the maximum length of ${DEFAULT_MAX_FIELD_LENGTH} characters`;
     // [case, the value sent as `email`, expected body, the error code the metric counts]
     const cases: [string, () => Promise<unknown>, object, string][] = [
-      ['not base64url', async () => 'ada@example.com is not a ciphertext!', undecryptable('email'), 'DECRYPTION_FAILED'],
-      ['truncated', async () => truncate(await demo.encryptToString(ADA.email)), undecryptable('email'), 'DECRYPTION_FAILED'],
-      ['tampered (one bit flipped)', async () => flipBit(await demo.encryptToString(ADA.email)), undecryptable('email'), 'DECRYPTION_FAILED'],
+      [
+        'not base64url',
+        async () => 'ada@example.com is not a ciphertext!',
+        undecryptable('email'),
+        'DECRYPTION_FAILED',
+      ],
+      [
+        'truncated',
+        async () => truncate(await demo.encryptToString(ADA.email)),
+        undecryptable('email'),
+        'DECRYPTION_FAILED',
+      ],
+      [
+        'tampered (one bit flipped)',
+        async () => flipBit(await demo.encryptToString(ADA.email)),
+        undecryptable('email'),
+        'DECRYPTION_FAILED',
+      ],
       [
         "made by another app's key ring",
         async () => {
@@ -316,27 +387,31 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       url = await demo.boot(memoryEnv(adapter));
     });
 
-    it.each(cases)('%s: 400 naming the field, without the value, counted in /metrics', async (name, makeValue, expected, code) => {
-      const email = await makeValue();
-      if (name === 'longer than maxFieldLength') expect((email as string).length).toBeGreaterThan(DEFAULT_MAX_FIELD_LENGTH);
-      const body = { name: ADA.name, email, nationalId: await demo.encryptToString(ADA.nationalId) };
-      const before = await scrape();
-      const count = ((await http().get('/customers').expect(200)).body as Json[]).length;
+    it.each(cases)(
+      '%s: 400 naming the field, without the value, counted in /metrics',
+      async (name, makeValue, expected, code) => {
+        const email = await makeValue();
+        if (name === 'longer than maxFieldLength')
+          expect((email as string).length).toBeGreaterThan(DEFAULT_MAX_FIELD_LENGTH);
+        const body = { name: ADA.name, email, nationalId: await demo.encryptToString(ADA.nationalId) };
+        const before = await scrape();
+        const count = ((await http().get('/customers').expect(200)).body as Json[]).length;
 
-      const res: Response = await http().post('/customers/import').send(body).expect(400);
-      expect(res.body).toEqual(expected);
-      if (typeof email === 'string') expect(res.text).not.toContain(email.slice(0, 40));
-      expect(res.text).not.toContain(ADA.email);
+        const res: Response = await http().post('/customers/import').send(body).expect(400);
+        expect(res.body).toEqual(expected);
+        if (typeof email === 'string') expect(res.text).not.toContain(email.slice(0, 40));
+        expect(res.text).not.toContain(ADA.email);
 
-      const after = await scrape();
-      expect(rejectedCount(after, code)).toBe(rejectedCount(before, code) + 1);
-      for (const other of ['DECRYPTION_FAILED', 'KEY_NOT_FOUND', 'INVALID_TYPE', 'CIPHERTEXT_TOO_LARGE']) {
-        if (other !== code) expect(rejectedCount(after, other)).toBe(rejectedCount(before, other));
-      }
-      expect(after).not.toContain(ADA.email);
-      // The handler never ran.
-      expect(((await http().get('/customers').expect(200)).body as Json[]).length).toBe(count);
-    });
+        const after = await scrape();
+        expect(rejectedCount(after, code)).toBe(rejectedCount(before, code) + 1);
+        for (const other of ['DECRYPTION_FAILED', 'KEY_NOT_FOUND', 'INVALID_TYPE', 'CIPHERTEXT_TOO_LARGE']) {
+          if (other !== code) expect(rejectedCount(after, other)).toBe(rejectedCount(before, other));
+        }
+        expect(after).not.toContain(ADA.email);
+        // The handler never ran.
+        expect(((await http().get('/customers').expect(200)).body as Json[]).length).toBe(count);
+      },
+    );
 
     it('names the field that failed when several are encrypted', async () => {
       const body = {
@@ -369,7 +444,11 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       const count = ((await http().get('/customers').expect(200)).body as Json[]).length;
       const res = await http().post('/customers/envelope').send(ADA).expect(400);
       expect(res.body).toEqual(
-        rejection('body', 'INVALID_TYPE', 'Encrypted body must be a JSON object of the form { "ciphertext": "<text>" }'),
+        rejection(
+          'body',
+          'INVALID_TYPE',
+          'Encrypted body must be a JSON object of the form { "ciphertext": "<text>" }',
+        ),
       );
       expect(res.text).not.toContain(ADA.email);
       expect(((await http().get('/customers').expect(200)).body as Json[]).length).toBe(count);
@@ -411,10 +490,24 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       const active = await demo.activeKey();
       const keys = res.body as Json[];
       expect(keys).toHaveLength(1);
-      expect(keys[0]).toMatchObject({ id: active.id, version: 1, state: 'active', createdAt: active.createdAt.toISOString() });
+      expect(keys[0]).toMatchObject({
+        id: active.id,
+        version: 1,
+        state: 'active',
+        createdAt: active.createdAt.toISOString(),
+      });
       for (const key of keys) {
         for (const property of Object.keys(key)) {
-          expect(['id', 'version', 'state', 'createdAt', 'ageMs', 'encryptions', 'decryptions', 'lastUsedAt']).toContain(property);
+          expect([
+            'id',
+            'version',
+            'state',
+            'createdAt',
+            'ageMs',
+            'encryptions',
+            'decryptions',
+            'lastUsedAt',
+          ]).toContain(property);
         }
       }
       for (const secret of secretsOf(env)) expect(res.text).not.toContain(secret);
@@ -439,7 +532,11 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       await expect(plaintextOf(before.id)).resolves.toEqual({ ...ADA, id: before.id, createdAt: before.createdAt });
       const stored = (await demo.stored(before.id as string))!;
       for (const field of SENSITIVE) expect(keyIdOf(stored[field]!)).toBe(oldKey.id);
-      const read = (await http().get(`/customers/${before.id as string}`).expect(200)).body as Json;
+      const read = (
+        await http()
+          .get(`/customers/${before.id as string}`)
+          .expect(200)
+      ).body as Json;
       await expectEncryptedCustomer(read, ADA);
       for (const field of SENSITIVE) expect(keyIdOf(read[field] as string)).toBe(active.id);
       for (const secret of secretsOf(env)) expect(res.text).not.toContain(secret);
@@ -461,8 +558,16 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
       expect(next.version).toBeGreaterThan(first.version);
       expect(next.createdAt.getTime() - first.createdAt.getTime()).toBeGreaterThanOrEqual(1500);
 
-      await expect(plaintextOf(created.id)).resolves.toEqual({ ...GRACE, id: created.id, createdAt: created.createdAt });
-      const read = (await http().get(`/customers/${created.id as string}`).expect(200)).body as Json;
+      await expect(plaintextOf(created.id)).resolves.toEqual({
+        ...GRACE,
+        id: created.id,
+        createdAt: created.createdAt,
+      });
+      const read = (
+        await http()
+          .get(`/customers/${created.id as string}`)
+          .expect(200)
+      ).body as Json;
       await expectEncryptedCustomer(read, GRACE);
       expect(keyIdOf(read.email as string)).not.toBe(first.id);
       expect(sampleValue(await scrape(), M.KEY_ROTATIONS)).toBeGreaterThanOrEqual(1);
@@ -488,7 +593,12 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
         keyRotationIntervalMs: 30 * 24 * 60 * 60 * 1000,
         rotationDue: false,
       };
-      expect(res.body).toEqual({ status: 'ok', info: { encryption: details }, error: {}, details: { encryption: details } });
+      expect(res.body).toEqual({
+        status: 'ok',
+        info: { encryption: details },
+        error: {},
+        details: { encryption: details },
+      });
       const { keyAgeMs } = (res.body as { info: { encryption: { keyAgeMs: number } } }).info.encryption;
       expect(keyAgeMs).toBeGreaterThanOrEqual(0);
       expect(keyAgeMs).toBeLessThan(60_000);
@@ -498,7 +608,9 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
     it('GET /metrics counts operations, durations, bytes, rotations and rejections, and shows no plaintext', async () => {
       const before = await scrape();
       const created = await create(ADA);
-      await http().get(`/customers/${created.id as string}`).expect(200);
+      await http()
+        .get(`/customers/${created.id as string}`)
+        .expect(200);
       await http()
         .post('/customers/import')
         .send({ name: ADA.name, email: await demo.encryptToString(ADA.email, { context: 'wrong' }) })
@@ -534,44 +646,56 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
   });
 
   describe('restart on the same file key store and master key', () => {
-    it('keeps the key ring, wrapped under the master key: old ciphertexts decrypt in a new process', async () => {
-      const env = fileEnv(adapter);
-      url = await demo.boot(env);
-      const first = await create(ADA);
-      await admin(http().post('/admin/keys/rotate')).expect(200);
-      const second = await create(LINUS);
-      const saved = await Promise.all([first, second].map(async (customer) => ({ customer, stored: (await demo.stored(customer.id as string))! })));
-      const keyIds = (await demo.listKeys()).map((key) => key.id);
-      await demo.close();
+    it(
+      'keeps the key ring, wrapped under the master key: old ciphertexts decrypt in a new process',
+      async () => {
+        const env = fileEnv(adapter);
+        url = await demo.boot(env);
+        const first = await create(ADA);
+        await admin(http().post('/admin/keys/rotate')).expect(200);
+        const second = await create(LINUS);
+        const saved = await Promise.all(
+          [first, second].map(async (customer) => ({ customer, stored: (await demo.stored(customer.id as string))! })),
+        );
+        const keyIds = (await demo.listKeys()).map((key) => key.id);
+        await demo.close();
 
-      // On disk: owner-only files, and data keys only in wrapped form.
-      expect(statSync(env.KEY_STORE_PATH!).mode & 0o777).toBe(0o600);
-      expect(statSync(env.DEV_MASTER_KEY_PATH!).mode & 0o777).toBe(0o600);
-      const file = readFileSync(env.KEY_STORE_PATH!, 'utf8');
-      const [masterB64, masterB64url, masterHex, ...rest] = secretsOf(env);
-      const dataKeyEncodings = rest.slice(0, 3 * keyIds.length);
-      for (const secret of [masterB64, masterB64url, masterHex, ...dataKeyEncodings]) expect(file).not.toContain(secret);
+        // On disk: owner-only files, and data keys only in wrapped form.
+        expect(statSync(env.KEY_STORE_PATH!).mode & 0o777).toBe(0o600);
+        expect(statSync(env.DEV_MASTER_KEY_PATH!).mode & 0o777).toBe(0o600);
+        const file = readFileSync(env.KEY_STORE_PATH!, 'utf8');
+        const [masterB64, masterB64url, masterHex, ...rest] = secretsOf(env);
+        const dataKeyEncodings = rest.slice(0, 3 * keyIds.length);
+        for (const secret of [masterB64, masterB64url, masterHex, ...dataKeyEncodings])
+          expect(file).not.toContain(secret);
 
-      const restarted = await startDemoProcess(build);
-      try {
-        url = await restarted.boot(env);
-        expect((await restarted.listKeys()).map((key) => key.id)).toEqual(keyIds);
-        for (const [{ customer, stored }, input] of [
-          [saved[0], ADA],
-          [saved[1], LINUS],
-        ] as const) {
-          for (const field of SENSITIVE) {
-            await expect(restarted.decrypt(customer[field] as string)).resolves.toEqual({ ok: true, value: input[field] });
-            await expect(restarted.decrypt(stored[field]!, { context: { record: customer.id as string, field } })).resolves.toEqual({
-              ok: true,
-              value: input[field],
-            });
+        const restarted = await startDemoProcess(build);
+        try {
+          url = await restarted.boot(env);
+          expect((await restarted.listKeys()).map((key) => key.id)).toEqual(keyIds);
+          for (const [{ customer, stored }, input] of [
+            [saved[0], ADA],
+            [saved[1], LINUS],
+          ] as const) {
+            for (const field of SENSITIVE) {
+              await expect(restarted.decrypt(customer[field] as string)).resolves.toEqual({
+                ok: true,
+                value: input[field],
+              });
+              await expect(
+                restarted.decrypt(stored[field]!, { context: { record: customer.id as string, field } }),
+              ).resolves.toEqual({
+                ok: true,
+                value: input[field],
+              });
+            }
           }
+        } finally {
+          await restarted.stop();
         }
-      } finally {
-        await restarted.stop();
-      }
-    }, PROCESS_TIMEOUT_MS);
+      },
+      PROCESS_TIMEOUT_MS,
+    );
 
     it('refuses to start with another master key', async () => {
       const env = fileEnv(adapter);

@@ -57,7 +57,11 @@ process.on('message', (message: { id: number; cmd: string; args?: unknown }) => 
       if (!command) throw new Error(`unknown command ${message.cmd}`);
       process.send!({ id: message.id, ok: true, result: await command(message.args ?? {}) });
     } catch (error) {
-      process.send!({ id: message.id, ok: false, error: { name: (error as Error).name, message: (error as Error).message } });
+      process.send!({
+        id: message.id,
+        ok: false,
+        error: { name: (error as Error).name, message: (error as Error).message },
+      });
     }
   })();
 });

@@ -1,10 +1,10 @@
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-import ts from 'typescript';
 import type { DecryptOptions, EncryptOptions, KeyMetadata } from 'nestjs-encryption';
+import ts from 'typescript';
 
 const ROOT = resolve(process.cwd());
 const SOURCES = ['libs/encryption/src', 'apps/demo/src'];
@@ -106,13 +106,17 @@ export async function startDemoProcess(build: DemoBuild): Promise<DemoProcess> {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`demo process exited with ${code} before it was ready:\n${stderr}`)));
   });
-  child.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: { name: string; message: string } }) => {
-    const waiter = pending.get(message.id);
-    if (!waiter) return;
-    pending.delete(message.id);
-    if (message.ok) waiter.resolve(message.result);
-    else waiter.reject(Object.assign(new Error(`${message.error!.message}\n${stderr}`), { name: message.error!.name }));
-  });
+  child.on(
+    'message',
+    (message: { id: number; ok: boolean; result?: unknown; error?: { name: string; message: string } }) => {
+      const waiter = pending.get(message.id);
+      if (!waiter) return;
+      pending.delete(message.id);
+      if (message.ok) waiter.resolve(message.result);
+      else
+        waiter.reject(Object.assign(new Error(`${message.error!.message}\n${stderr}`), { name: message.error!.name }));
+    },
+  );
   child.on('exit', (code) => {
     for (const waiter of pending.values()) waiter.reject(new Error(`demo process exited with ${code}:\n${stderr}`));
     pending.clear();
