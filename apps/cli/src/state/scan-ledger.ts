@@ -99,13 +99,15 @@ export function dataUsageOf(key: { id: string; state: string }, scans: ScanRecor
   if (values > 0) {
     const using = sources.filter((source) => source.values > 0);
     const where =
-      using.length === 1 ? using[0].source : using.map((source) => `${source.source} (${source.values})`).join(', ');
+      using.length === 1
+        ? using[0].source
+        : using.map((source) => `${source.source} (${source.values.toLocaleString('en-US')})`).join(', ');
     return {
       status: 'in-use',
       values,
       sources,
       asOf,
-      summary: `${values} value${values === 1 ? '' : 's'} in ${where}`,
+      summary: `${values.toLocaleString('en-US')} value${values === 1 ? '' : 's'} in ${where}`,
     };
   }
   if (encrypting) return { status: 'in-use', values, sources, asOf, summary: `${key.state} key` };
