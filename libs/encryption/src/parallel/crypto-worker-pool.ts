@@ -46,6 +46,11 @@ export class CryptoWorkerPool implements OnModuleDestroy {
     return this.available && !this.closed && bytes >= this.options.workerPool.threshold && this.start();
   }
 
+  /** Tasks the worker threads have finished (0 before the pool starts): for tests and diagnostics. */
+  get completedTasks(): number {
+    return this.pool?.completed ?? 0;
+  }
+
   /** Number of worker threads (0 when disabled or unavailable). */
   get size(): number {
     return this.available ? this.options.workerPool.size : 0;

@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { buildForNode } from './fixtures/operations/node-build.js';
+import type { NodeBuild } from './fixtures/operations/node-build.js';
+
+const run = promisify(execFile);
+
+/**
+ * The worker pool for real: worker threads can't run TypeScript, so the library is transpiled to
+ * plain ES modules (as in dist/) and exercised in a Node child process, where `CryptoWorkerPool`
+ * finds `parallel/crypto.worker.js` beside itself through `import.meta.url`.
+ */
+const CHILD = `
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import { NestFactory } from '@nestjs/core';
+
+import { EncryptionModule, EncryptionService, DecryptionError } from './libs/encryption/src/index.js';
+import { CryptoWorkerPool } from './libs/encryption/src/parallel/crypto-worker-pool.js';
+
+const boot = async (options) => {
+  const app = await NestFactory.createApplicationContext(EncryptionModule.forRoot(options), { logger: false });
+  return { app, service: app.get(EncryptionService), pool: app.get(CryptoWorkerPool) };
+};
+const out = {};
+const MiB = 1024 * 1024;
+const masterKey = randomBytes(32);
+
+const pooled = await boot({ workerPool: { size: 2, threshold: 256 * 1024 }, enableCompression: true });
+const plain = await boot({ workerPool: { size: 0 } });
+out.sizes = [pooled.pool.size, plain.pool.size];
+out.beforeUse = pooled.pool.completedTasks;
+
+// Small payloads stay on the calling thread.
+await pooled.service.decrypt(await pooled.service.encrypt('small'));
+out.afterSmall = pooled.pool.completedTasks;
+
+// A large one is sealed in a worker and opened in a worker.
+const big = randomBytes(MiB);
+const envelope = await pooled.service.encrypt(big);
+out.afterEncrypt = pooled.pool.completedTasks;
+out.roundTrip = (await pooled.service.decrypt(envelope)).equals(big);
+out.afterDecrypt = pooled.pool.completedTasks;
+// Compressible large payloads are compressed in the worker too.
+const text = 'lorem ipsum dolor sit amet '.repeat(40_000);
+const compressed = await pooled.service.encrypt(text);
+out.compressed = compressed.length < text.length / 10 && (await pooled.service.decrypt(compressed)) === text;
+// Tampering is still detected in a worker.
+const tampered = Buffer.from(envelope);
+tampered[tampered.length - 100] ^= 1;
+try { await pooled.service.decrypt(tampered); out.tamperedRejected = false; } catch (error) { out.tamperedRejected = error instanceof DecryptionError; }
+
+// A batch of 16 large payloads spreads over the workers; the results are ordinary envelopes.
+const before = pooled.pool.completedTasks;
+const items = Array.from({ length: 16 }, () => randomBytes(MiB));
+const sealed = await pooled.service.encryptMany(items, { failFast: true });
+out.batchTasks = pooled.pool.completedTasks - before;
+const opened = await plain.service.decryptMany(sealed);
+out.batchOpensElsewhere = opened.every((r) => !r.ok); // other ring: unknown key
+const reopened = await pooled.service.decryptMany(sealed, { failFast: true });
+out.batchRoundTrip = reopened.every((value, i) => value.equals(items[i]));
+out.threads = pooled.pool.size;
+
+await pooled.app.close();
+await plain.app.close();
+out.mainThread = threadId;
+console.log(JSON.stringify(out));
+`;
+
+describe('CryptoWorkerPool (built library, real worker threads)', () => {
+  let build: NodeBuild;
+
+  beforeAll(() => {
+    build = buildForNode();
+    writeFileSync(join(build.outDir, 'pool-check.mjs'), CHILD);
+  });
+
+  afterAll(() => build?.remove());
+
+  it('seals and opens large payloads and batches in workers, small ones on the main thread, and closes with the module', async () => {
+    // The child must exit on its own after app.close(): a pool left open would keep it alive until the timeout.
+    const { stdout } = await run(process.execPath, [join(build.outDir, 'pool-check.mjs')], {
+      cwd: build.outDir,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      timeout: 120_000,
+    });
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(out.sizes).toEqual([2, 0]);
+    expect(out.beforeUse).toBe(0);
+    expect(out.afterSmall).toBe(0);
+    expect(out.afterEncrypt).toBe(1);
+    expect(out.roundTrip).toBe(true);
+    expect(out.afterDecrypt).toBe(2);
+    expect(out.compressed).toBe(true);
+    expect(out.tamperedRejected).toBe(true);
+    // 16 MiB in tasks of one 1 MiB payload each.
+    expect(out.batchTasks).toBe(16);
+    expect(out.batchOpensElsewhere).toBe(true);
+    expect(out.batchRoundTrip).toBe(true);
+    expect(out.mainThread).toBe(0);
+  }, 150_000);
+});
