@@ -139,6 +139,7 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.timer);
     await this.writeQueue;
     await this.flushUsage();
+    await this.signOff();
     await this.stopWatching?.().catch(() => undefined);
     await this.options.keyStore.close?.().catch(() => undefined);
   }
@@ -703,6 +704,14 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     if (!store.heartbeat) return;
     const beat = { instanceId: this.instanceId, revision: this.revision, at: this.isoNow() };
     await this.tryStore('heartbeat', () => store.heartbeat!(beat, this.options.keyPropagation.heartbeatIntervalMs * 3));
+  }
+
+  /** A heartbeat that expires at once, so rotations elsewhere stop waiting for this instance. */
+  private async signOff(): Promise<void> {
+    const store = this.options.keyStore;
+    if (!store.heartbeat || !this.stored) return;
+    const beat = { instanceId: this.instanceId, revision: this.revision, at: this.isoNow() };
+    await this.tryStore('heartbeat', () => store.heartbeat!(beat, 0)).catch(() => undefined);
   }
 
   private async flushUsage(): Promise<void> {

@@ -114,7 +114,10 @@ export interface KeyStore {
    * Resolves to a function that stops watching.
    */
   watch?(onChange: (revision: number) => void): Promise<() => Promise<void>>;
-  /** Records that `instanceId` holds `revision`; entries older than `ttlMs` count as gone. */
+  /**
+   * Records that `instanceId` holds `revision`; entries older than `ttlMs` count as gone. A `ttlMs`
+   * of 0 signs the instance off (sent on shutdown).
+   */
   heartbeat?(beat: InstanceHeartbeat, ttlMs: number): Promise<void>;
   /** Live instances (heartbeat within its TTL). */
   instances?(): Promise<InstanceHeartbeat[]>;
