@@ -44,8 +44,8 @@ export const keyRingSuite: Suite = {
       const decrypt = (service: EncryptionService, envelope: Buffer) => () => service.decrypt(envelope);
       const contenders = [
         { name: '1 key, its key', run: decrypt(single, oldKeyEnvelope) },
-        { name: `${RETAINED_KEYS + 1} keys, oldest retained key`, run: decrypt(large, oldKeyEnvelope) },
-        { name: `${RETAINED_KEYS + 1} keys, active key`, run: decrypt(large, activeKeyEnvelope) },
+        { name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, oldest retained key`, run: decrypt(large, oldKeyEnvelope) },
+        { name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, active key`, run: decrypt(large, activeKeyEnvelope) },
       ];
       for (const contender of contenders) {
         if ((await contender.run()) !== PLAINTEXT) throw new Error(`${contender.name}: wrong plaintext`);
