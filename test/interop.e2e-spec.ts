@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
-import { calculateJwkThumbprint, CompactEncrypt, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { JSONWebKeySet, JWK } from 'jose';
+import { calculateJwkThumbprint, CompactEncrypt, exportJWK, generateKeyPair, importJWK } from 'jose';
 import request from 'supertest';
 
-import { buildDemoForNode, startDemoProcess } from './support/demo-app.js';
 import type { DemoBuild, DemoProcess } from './support/demo-app.js';
+import { buildDemoForNode, startDemoProcess } from './support/demo-app.js';
 
 /**
  * Asymmetric interoperability of the demo app (apps/demo), on Express and Fastify: a client that only
@@ -23,7 +23,13 @@ type Json = Record<string, unknown>;
 
 const GRACE = { name: 'Grace Hopper', email: 'grace@example.com', phone: '+1 202 555 0143', nationalId: '078-05-1120' };
 
-const undecryptable = { statusCode: 400, error: 'Bad Request', message: 'Encrypted body could not be decrypted', field: 'body', reason: 'DECRYPTION_FAILED' };
+const undecryptable = {
+  statusCode: 400,
+  error: 'Bad Request',
+  message: 'Encrypted body could not be decrypted',
+  field: 'body',
+  reason: 'DECRYPTION_FAILED',
+};
 
 /** A compact JWE of `value` made with jose directly to `jwk`, the way a client of the JWKS makes it. */
 async function jweFor(jwk: JWK, value: unknown, header: Record<string, unknown> = { cty: 'json' }): Promise<string> {
@@ -73,7 +79,10 @@ describe.each(ADAPTERS)('JWE interoperability with the demo app (%s)', (adapter)
     const stored = (await demo.stored(id))!;
     for (const field of ['email', 'phone', 'nationalId'] as const) {
       expect(stored[field]).not.toContain(input[field]);
-      expect(await demo.decrypt(stored[field]!, { context: { record: id, field } })).toEqual({ ok: true, value: input[field] });
+      expect(await demo.decrypt(stored[field]!, { context: { record: id, field } })).toEqual({
+        ok: true,
+        value: input[field],
+      });
     }
     // …and the back office reads exactly what the client sent.
     const plaintext = await admin(http().get(`/customers/${id}/plaintext`)).expect(200);
@@ -91,14 +100,20 @@ describe.each(ADAPTERS)('JWE interoperability with the demo app (%s)', (adapter)
 
   it('accepts a customer encrypted with jose to the JWKS: 201, and the plaintext is what was sent', async () => {
     const [jwk] = (await jwks()).keys;
-    const res = await http().post('/customers/envelope').send({ ciphertext: await jweFor(jwk, GRACE) }).expect(201);
+    const res = await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: await jweFor(jwk, GRACE) })
+      .expect(201);
     await expectStoredPlaintext(res.body as Json, GRACE);
   });
 
   it('accepts a JWE without cty (read as JSON on a body route) and with cty application/json', async () => {
     const [jwk] = (await jwks()).keys;
     for (const header of [{}, { cty: 'application/json' }]) {
-      const res = await http().post('/customers/envelope').send({ ciphertext: await jweFor(jwk, GRACE, header) }).expect(201);
+      const res = await http()
+        .post('/customers/envelope')
+        .send({ ciphertext: await jweFor(jwk, GRACE, header) })
+        .expect(201);
       await expectStoredPlaintext(res.body as Json, GRACE);
     }
   });
@@ -106,7 +121,10 @@ describe.each(ADAPTERS)('JWE interoperability with the demo app (%s)', (adapter)
   it('refuses a tampered JWE with the standard 400, and stores nothing', async () => {
     const [jwk] = (await jwks()).keys;
     const before = ((await http().get('/customers').expect(200)).body as Json[]).length;
-    const res = await http().post('/customers/envelope').send({ ciphertext: tamper(await jweFor(jwk, GRACE)) }).expect(400);
+    const res = await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: tamper(await jweFor(jwk, GRACE)) })
+      .expect(400);
     expect(res.body).toEqual(undecryptable);
     expect(res.text).not.toContain(GRACE.email);
     expect(((await http().get('/customers').expect(200)).body as Json[]).length).toBe(before);
@@ -115,17 +133,28 @@ describe.each(ADAPTERS)('JWE interoperability with the demo app (%s)', (adapter)
   it('refuses a JWE to a key the server does not have, and one it cannot read, with the same 400', async () => {
     const { publicKey } = await generateKeyPair('RSA-OAEP-256', { extractable: true });
     const stranger = { ...(await exportJWK(publicKey)), alg: 'RSA-OAEP-256', kid: 'not-ours' };
-    await http().post('/customers/envelope').send({ ciphertext: await jweFor(stranger, GRACE) }).expect(400).expect((res) => {
-      expect(res.body).toEqual(undecryptable);
-    });
-    await http().post('/customers/envelope').send({ ciphertext: 'eyJhbGciOiJub25lIn0.a.b.c.d' }).expect(400).expect((res) => {
-      expect(res.body).toEqual(undecryptable);
-    });
+    await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: await jweFor(stranger, GRACE) })
+      .expect(400)
+      .expect((res) => {
+        expect(res.body).toEqual(undecryptable);
+      });
+    await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: 'eyJhbGciOiJub25lIn0.a.b.c.d' })
+      .expect(400)
+      .expect((res) => {
+        expect(res.body).toEqual(undecryptable);
+      });
   });
 
   it('validates the decrypted customer like any body', async () => {
     const [jwk] = (await jwks()).keys;
-    const res = await http().post('/customers/envelope').send({ ciphertext: await jweFor(jwk, { ...GRACE, email: 'nope' }) }).expect(400);
+    const res = await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: await jweFor(jwk, { ...GRACE, email: 'nope' }) })
+      .expect(400);
     expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: ['email must be an email'] });
   });
 
@@ -146,7 +175,10 @@ describe.each(ADAPTERS)('JWE interoperability with the demo app (%s)', (adapter)
       await expectStoredPlaintext(res.body as Json, GRACE);
     }
     // And one that refetched.
-    const res = await http().post('/customers/envelope').send({ ciphertext: await jweFor(keys[0], GRACE) }).expect(201);
+    const res = await http()
+      .post('/customers/envelope')
+      .send({ ciphertext: await jweFor(keys[0], GRACE) })
+      .expect(201);
     await expectStoredPlaintext(res.body as Json, GRACE);
   });
 });

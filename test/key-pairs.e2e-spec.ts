@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
-import { CompactEncrypt, decodeProtectedHeader, importJWK } from 'jose';
 import type { JWK } from 'jose';
-import pg from 'pg';
-import { FileKeyStore, InMemoryKeyStore } from 'nestjs-encryption';
+import { CompactEncrypt, decodeProtectedHeader, importJWK } from 'jose';
 import type { KeyStore } from 'nestjs-encryption';
+import { FileKeyStore, InMemoryKeyStore } from 'nestjs-encryption';
 import { PostgresKeyStore } from 'nestjs-encryption/postgres';
 import { RedisKeyStore } from 'nestjs-encryption/redis';
+import pg from 'pg';
 
+import { encryptionTestApps } from './support/encryption-test-app.js';
 import { randomNamespace } from './support/key-store-contract.js';
 import { deleteKeysByPrefix, dropSchema, POSTGRES_URL, REDIS_URL } from './support/key-store-services.js';
-import { encryptionTestApps } from './support/encryption-test-app.js';
 
 /**
  * Key pairs persisted through every key store: the ring's `keyPairs` round-trip, private keys exist

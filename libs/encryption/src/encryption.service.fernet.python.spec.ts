@@ -74,13 +74,21 @@ afterAll(() => apps.closeAll());
 
 async function fernetService(options: EncryptionModuleOptions = {}) {
   const clock = new ManualClock(NOW * 1000);
-  const app = await apps.create({ algorithm: 'fernet', enableAsymmetric: false, clock, keyPropagation: { delayMs: 0 }, ...options });
+  const app = await apps.create({
+    algorithm: 'fernet',
+    enableAsymmetric: false,
+    clock,
+    keyPropagation: { delayMs: 0 },
+    ...options,
+  });
   return { ...app, clock };
 }
 
 describe(`EncryptionService (algorithm: 'fernet') with Python's cryptography.fernet (${PYTHON})`, () => {
   it(`has python3-cryptography available (CI: ${PYTHON_CRYPTOGRAPHY_INSTALL})`, () => {
-    expect(runPython<string>('import cryptography, json; print(json.dumps(cryptography.__version__))', null)).toMatch(/^\d+\./);
+    expect(runPython<string>('import cryptography, json; print(json.dumps(cryptography.__version__))', null)).toMatch(
+      /^\d+\./,
+    );
   });
 
   it('tokens made by the service decrypt in Python with the exported keys, with and without a TTL', async () => {
@@ -103,15 +111,21 @@ describe(`EncryptionService (algorithm: 'fernet') with Python's cryptography.fer
     expect(Buffer.from(values.at(-2) as string, 'base64').toString()).toBe('unicode ✓ text');
     expect(values.at(-1)).toBe(NOW);
     // Python agrees on expiry too.
-    expect(python([{ op: 'decrypt', keys: exported, token: text, ttl: 60, now: NOW + 61 }])).toEqual([{ ok: false, error: 'InvalidToken' }]);
+    expect(python([{ op: 'decrypt', keys: exported, token: text, ttl: 60, now: NOW + 61 }])).toEqual([
+      { ok: false, error: 'InvalidToken' },
+    ]);
   });
 
   it('tokens made in Python with the exported key decrypt through the service, with its TTL', async () => {
     const { encryption, keys, clock } = await fernetService({ fernetTtlSeconds: 300 });
     const exported = keys.exportFernetKeys();
-    const tokens = pythonValues(SAMPLES.map((sample) => ({ op: 'encrypt', keys: exported, pt: b64(sample), now: NOW }))) as string[];
+    const tokens = pythonValues(
+      SAMPLES.map((sample) => ({ op: 'encrypt', keys: exported, pt: b64(sample), now: NOW })),
+    ) as string[];
     for (const [i, token] of tokens.entries()) expect(await encryption.decrypt(token)).toEqual(SAMPLES[i]);
-    const [json] = pythonValues([{ op: 'encrypt', keys: exported, pt: b64(Buffer.from('{"from":"python"}')), now: NOW }]) as string[];
+    const [json] = pythonValues([
+      { op: 'encrypt', keys: exported, pt: b64(Buffer.from('{"from":"python"}')), now: NOW },
+    ]) as string[];
     expect(await encryption.decrypt(json, { as: 'json' })).toEqual({ from: 'python' });
 
     clock.advance(301_000);
@@ -122,7 +136,9 @@ describe(`EncryptionService (algorithm: 'fernet') with Python's cryptography.fer
     const { encryption, keys } = await fernetService();
     const before = keys.exportFernetKeys();
     const oursBefore = await encryption.encryptToString(Buffer.from('ours, before'));
-    const [theirsBefore] = pythonValues([{ op: 'encrypt', keys: before, pt: b64(Buffer.from('theirs, before')), now: NOW }]) as string[];
+    const [theirsBefore] = pythonValues([
+      { op: 'encrypt', keys: before, pt: b64(Buffer.from('theirs, before')), now: NOW },
+    ]) as string[];
 
     await keys.rotate();
     const after = keys.exportFernetKeys();
@@ -148,11 +164,13 @@ describe(`EncryptionService (algorithm: 'fernet') with Python's cryptography.fer
 
     // The service's rotateFernetToken does the same for Python: the rotated token opens with the new key alone.
     const rotatedHere = await encryption.rotateFernetToken(theirsBefore);
-    expect(python([
-      { op: 'decrypt', keys: [after[0]], token: rotatedHere },
-      { op: 'timestamp', keys: [after[0]], token: rotatedHere },
-      { op: 'decrypt', keys: [before[0]], token: rotatedHere },
-    ])).toEqual([
+    expect(
+      python([
+        { op: 'decrypt', keys: [after[0]], token: rotatedHere },
+        { op: 'timestamp', keys: [after[0]], token: rotatedHere },
+        { op: 'decrypt', keys: [before[0]], token: rotatedHere },
+      ]),
+    ).toEqual([
       { ok: true, value: b64(Buffer.from('theirs, before')) },
       { ok: true, value: NOW },
       { ok: false, error: 'InvalidToken' },
@@ -165,7 +183,9 @@ describe(`EncryptionService (algorithm: 'fernet') with Python's cryptography.fer
     const first = await fernetService({ keyStore, masterKey });
     const second = await fernetService({ keyStore, masterKey });
     expect(second.keys.exportFernetKeys()).toEqual(first.keys.exportFernetKeys());
-    const [token] = pythonValues([{ op: 'encrypt', keys: first.keys.exportFernetKeys(), pt: b64(Buffer.from('shared')), now: NOW }]) as string[];
+    const [token] = pythonValues([
+      { op: 'encrypt', keys: first.keys.exportFernetKeys(), pt: b64(Buffer.from('shared')), now: NOW },
+    ]) as string[];
     expect(await second.encryption.decrypt(token, { as: 'string' })).toBe('shared');
   });
 });

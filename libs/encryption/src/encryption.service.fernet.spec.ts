@@ -25,7 +25,13 @@ const FERNET_TOKEN = /^gAAAAA[A-Za-z0-9_-]+={0,2}$/;
 /** A Fernet-mode service on a manual clock; asymmetric encryption is off, it has nothing to do with Fernet. */
 async function fernetApp(options: EncryptionModuleOptions = {}) {
   const clock = new ManualClock(START);
-  const app = await apps.create({ algorithm: 'fernet', enableAsymmetric: false, clock, keyPropagation: { delayMs: 0 }, ...options });
+  const app = await apps.create({
+    algorithm: 'fernet',
+    enableAsymmetric: false,
+    clock,
+    keyPropagation: { delayMs: 0 },
+    ...options,
+  });
   return { ...app, clock };
 }
 
@@ -58,9 +64,12 @@ describe("EncryptionService with algorithm: 'fernet'", () => {
 
       const binary = await encryption.encrypt(Buffer.from([1, 2, 3]));
       expect(binary[0]).toBe(0x80);
-      expect(fernetDecrypt(activeKey, binary.toString('base64url') + '='.repeat((4 - (binary.toString('base64url').length % 4)) % 4))).toEqual(
-        Buffer.from([1, 2, 3]),
-      );
+      expect(
+        fernetDecrypt(
+          activeKey,
+          binary.toString('base64url') + '='.repeat((4 - (binary.toString('base64url').length % 4)) % 4),
+        ),
+      ).toEqual(Buffer.from([1, 2, 3]));
     });
 
     test('decrypt returns bytes, or a string or JSON when asked; both forms are read', async () => {
@@ -102,7 +111,8 @@ describe("EncryptionService with algorithm: 'fernet'", () => {
     test('a changed character, truncation or a foreign key is a DecryptionError', async () => {
       const { encryption } = await fernetApp();
       const token = await encryption.encryptToString('tamper me');
-      for (const at of [1, 10, 30, Math.floor(token.length / 2), token.length - 5]) await expectGenericFailure(encryption.decrypt(flip(token, at)));
+      for (const at of [1, 10, 30, Math.floor(token.length / 2), token.length - 5])
+        await expectGenericFailure(encryption.decrypt(flip(token, at)));
       await expectGenericFailure(encryption.decrypt(token.slice(0, -4)));
       await expectGenericFailure(encryption.decrypt(fernetEncrypt(generateFernetKey(), Buffer.from('stranger'))));
       await expectGenericFailure(encryption.decrypt(Buffer.from(token, 'base64url').subarray(0, 60)));
@@ -116,7 +126,9 @@ describe("EncryptionService with algorithm: 'fernet'", () => {
       await encryption.decrypt(token);
       await encryption.decrypt(flip(token, 20)).catch(() => undefined);
       expect(
-        seen.filter((event) => event.type === 'operation').map((event) => [event.operation, event.algorithm, event.result, event.errorCode]),
+        seen
+          .filter((event) => event.type === 'operation')
+          .map((event) => [event.operation, event.algorithm, event.result, event.errorCode]),
       ).toEqual([
         ['encrypt', 'fernet', 'success', undefined],
         ['decrypt', 'fernet', 'success', undefined],
@@ -218,7 +230,9 @@ describe("EncryptionService with algorithm: 'fernet'", () => {
     test('rotateFernetToken refuses what is not a valid token of the ring', async () => {
       const { encryption } = await fernetApp();
       await expectGenericFailure(encryption.rotateFernetToken(fernetEncrypt(generateFernetKey(), Buffer.from('x'))));
-      await expectGenericFailure(encryption.rotateFernetToken(await apps.create().then((other) => other.encryption.encryptToString('native'))));
+      await expectGenericFailure(
+        encryption.rotateFernetToken(await apps.create().then((other) => other.encryption.encryptToString('native'))),
+      );
     });
 
     test('a retired key no longer opens its tokens', async () => {
@@ -271,11 +285,21 @@ describe("EncryptionService with algorithm: 'fernet'", () => {
     test('field-level encryption: fields travel as Fernet tokens and decrypt to their declared types', async () => {
       const { module } = await fernetApp();
       const fields = module.get(FieldEncryptionService);
-      const profile = Object.assign(new Profile(), { email: 'a@b.c', age: 37, address: { city: 'Paris' }, avatar: Buffer.from([9, 8]) });
+      const profile = Object.assign(new Profile(), {
+        email: 'a@b.c',
+        age: 37,
+        address: { city: 'Paris' },
+        avatar: Buffer.from([9, 8]),
+      });
       const encrypted = await fields.encryptFields(profile);
       for (const key of ['email', 'age', 'address', 'avatar'] as const) expect(encrypted[key]).toMatch(FERNET_TOKEN);
       const decrypted = await fields.decryptFields(Object.assign(new Profile(), { ...encrypted }));
-      expect({ ...decrypted }).toEqual({ email: 'a@b.c', age: 37, address: { city: 'Paris' }, avatar: Buffer.from([9, 8]) });
+      expect({ ...decrypted }).toEqual({
+        email: 'a@b.c',
+        age: 37,
+        address: { city: 'Paris' },
+        avatar: Buffer.from([9, 8]),
+      });
     });
 
     test('the health self-test passes in fernet mode', async () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { foreignFormatOf } from './crypto/ciphertext-format.js';
 import { isCanonicalCompact } from './crypto/jwe.js';
 import { DecryptionError, EncryptionConfigError } from './errors/encryption.errors.js';
@@ -22,7 +22,11 @@ let samples: { native: string; fernet: string; jwe: string };
 
 beforeAll(async () => {
   gcm = await apps.create({ asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519', unknownKeyReloadIntervalMs: 60_000 });
-  fernet = await apps.create({ algorithm: 'fernet', asymmetricAlgorithm: 'ECDH-ES+A256KW-P256', unknownKeyReloadIntervalMs: 60_000 });
+  fernet = await apps.create({
+    algorithm: 'fernet',
+    asymmetricAlgorithm: 'ECDH-ES+A256KW-P256',
+    unknownKeyReloadIntervalMs: 60_000,
+  });
   disabled = await apps.create({ enableAsymmetric: false, unknownKeyReloadIntervalMs: 60_000 });
   samples = {
     native: await gcm.encryption.encryptToString({ a: 1 }),
@@ -49,19 +53,25 @@ const nearTokens = fc.oneof(
   fc.string({ unit: fc.constantFrom(...BASE64URL, '.', '='), maxLength: 200 }),
   fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 200 }).map((rest) => `g${rest}`),
   fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 200 }).map((rest) => `gAAAAA${rest}==`),
-  fc.array(fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 60 }), { minLength: 2, maxLength: 7 }).map((parts) => parts.join('.')),
-  fc.array(fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 60 }), { minLength: 5, maxLength: 5 }).map((parts) => `eyJ${parts.join('.')}`),
+  fc
+    .array(fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 60 }), { minLength: 2, maxLength: 7 })
+    .map((parts) => parts.join('.')),
+  fc
+    .array(fc.string({ unit: fc.constantFrom(...BASE64URL), maxLength: 60 }), { minLength: 5, maxLength: 5 })
+    .map((parts) => `eyJ${parts.join('.')}`),
 );
 
 /** One character of a valid ciphertext replaced, removed or added. */
 function mutationsOf(valid: () => string) {
-  return fc.tuple(fc.nat(), fc.constantFrom(...BASE64URL, '.', '=', ' '), fc.constantFrom('replace', 'delete', 'insert')).map(([at, char, how]) => {
-    const text = valid();
-    const i = at % text.length;
-    if (how === 'delete') return text.slice(0, i) + text.slice(i + 1);
-    if (how === 'insert') return text.slice(0, i) + char + text.slice(i);
-    return text.slice(0, i) + (text[i] === char ? (char === 'A' ? 'B' : 'A') : char) + text.slice(i + 1);
-  });
+  return fc
+    .tuple(fc.nat(), fc.constantFrom(...BASE64URL, '.', '=', ' '), fc.constantFrom('replace', 'delete', 'insert'))
+    .map(([at, char, how]) => {
+      const text = valid();
+      const i = at % text.length;
+      if (how === 'delete') return text.slice(0, i) + text.slice(i + 1);
+      if (how === 'insert') return text.slice(0, i) + char + text.slice(i);
+      return text.slice(0, i) + (text[i] === char ? (char === 'A' ? 'B' : 'A') : char) + text.slice(i + 1);
+    });
 }
 
 describe('decrypt() format detection', () => {
@@ -93,10 +103,14 @@ describe('decrypt() format detection', () => {
 
   test('arbitrary bytes only ever raise DecryptionError, whatever the first byte', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(0x01, 0x80, 0x67, 0x41, 0x2e, 0x00, 0xff), fc.uint8Array({ maxLength: 300 }), async (first, rest) => {
-        const input = Uint8Array.from([first, ...rest]);
-        expect(await failsWithDecryptionError(gcm, input)).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(0x01, 0x80, 0x67, 0x41, 0x2e, 0x00, 0xff),
+        fc.uint8Array({ maxLength: 300 }),
+        async (first, rest) => {
+          const input = Uint8Array.from([first, ...rest]);
+          expect(await failsWithDecryptionError(gcm, input)).toBe(true);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -104,7 +118,11 @@ describe('decrypt() format detection', () => {
   test('one-character mutations of valid native, Fernet and JWE ciphertexts only ever raise DecryptionError', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(mutationsOf(() => samples.native), mutationsOf(() => samples.fernet), mutationsOf(() => samples.jwe)),
+        fc.oneof(
+          mutationsOf(() => samples.native),
+          mutationsOf(() => samples.fernet),
+          mutationsOf(() => samples.jwe),
+        ),
         async (input) => {
           // A mutation can leave a valid token (e.g. re-inserting the deleted character); anything else must fail generically.
           const valid = [samples.native, samples.fernet, samples.jwe].includes(input);
@@ -118,16 +136,23 @@ describe('decrypt() format detection', () => {
 
   test('with enableAsymmetric: false, only a well-formed compact JWE is a config error; everything else is a DecryptionError', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(nearTokens, mutationsOf(() => samples.jwe), fc.constant(samples.jwe)), async (input) => {
-        try {
-          await disabled.encryption.decrypt(input);
-        } catch (error) {
-          if (isCanonicalCompact(input)) expect(error).toBeInstanceOf(EncryptionConfigError);
-          else expect(error).toBeInstanceOf(DecryptionError);
-          return;
-        }
-        throw new Error(`decrypted ${JSON.stringify(input)}`);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          nearTokens,
+          mutationsOf(() => samples.jwe),
+          fc.constant(samples.jwe),
+        ),
+        async (input) => {
+          try {
+            await disabled.encryption.decrypt(input);
+          } catch (error) {
+            if (isCanonicalCompact(input)) expect(error).toBeInstanceOf(EncryptionConfigError);
+            else expect(error).toBeInstanceOf(DecryptionError);
+            return;
+          }
+          throw new Error(`decrypted ${JSON.stringify(input)}`);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -3,8 +3,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
 import { compactDecrypt, CompactEncrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { unwrapKey } from './crypto/key-wrap.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
 import {
@@ -76,9 +76,21 @@ const VALUES: Array<[string, Plaintext, string]> = [
 ];
 
 const ALGORITHMS: Array<{ name: string; options: EncryptionModuleOptions; alg: string }> = [
-  { name: 'RSA-OAEP-256 / RSA 2048', options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 2048 }, alg: 'RSA-OAEP-256' },
-  { name: 'RSA-OAEP-256 / RSA 3072', options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 3072 }, alg: 'RSA-OAEP-256' },
-  { name: 'RSA-OAEP-256 / RSA 4096', options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 4096 }, alg: 'RSA-OAEP-256' },
+  {
+    name: 'RSA-OAEP-256 / RSA 2048',
+    options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 2048 },
+    alg: 'RSA-OAEP-256',
+  },
+  {
+    name: 'RSA-OAEP-256 / RSA 3072',
+    options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 3072 },
+    alg: 'RSA-OAEP-256',
+  },
+  {
+    name: 'RSA-OAEP-256 / RSA 4096',
+    options: { asymmetricAlgorithm: 'RSA-OAEP-256', rsaKeySize: 4096 },
+    alg: 'RSA-OAEP-256',
+  },
   { name: 'ECDH-ES+A256KW / X25519', options: { asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' }, alg: 'ECDH-ES+A256KW' },
   { name: 'ECDH-ES+A256KW / P-256', options: { asymmetricAlgorithm: 'ECDH-ES+A256KW-P256' }, alg: 'ECDH-ES+A256KW' },
 ];
@@ -92,22 +104,25 @@ beforeAll(async () => {
 describe.each(ALGORITHMS)('EncryptionService JWE with $name', ({ name, alg }) => {
   const app = () => booted.get(name)!;
 
-  test.each(VALUES)('encryptForPublicKey → jose.compactDecrypt with the ring private key: %s', async (_label, value, cty) => {
-    const { encryption, keys } = app();
-    const token = await encryption.encryptForPublicKey(value);
-    const kid = keys.activePublicJwk().kid!;
-    const { epk, ...header } = decodeProtectedHeader(token);
-    expect(header).toEqual({ alg, enc: 'A256GCM', kid, cty });
-    // ECDH-ES carries the sender's ephemeral public key; RSA-OAEP has nothing else.
-    if (alg === 'ECDH-ES+A256KW') expect(epk).toMatchObject({ kty: keys.activePublicJwk().kty });
-    else expect(epk).toBeUndefined();
+  test.each(VALUES)(
+    'encryptForPublicKey → jose.compactDecrypt with the ring private key: %s',
+    async (_label, value, cty) => {
+      const { encryption, keys } = app();
+      const token = await encryption.encryptForPublicKey(value);
+      const kid = keys.activePublicJwk().kid!;
+      const { epk, ...header } = decodeProtectedHeader(token);
+      expect(header).toEqual({ alg, enc: 'A256GCM', kid, cty });
+      // ECDH-ES carries the sender's ephemeral public key; RSA-OAEP has nothing else.
+      if (alg === 'ECDH-ES+A256KW') expect(epk).toMatchObject({ kty: keys.activePublicJwk().kty });
+      else expect(epk).toBeUndefined();
 
-    const { plaintext } = await compactDecrypt(token, await importJWK(await ringPrivateJwk(app(), kid), alg));
-    const bytes = Buffer.from(plaintext);
-    if (cty === 'json') expect(JSON.parse(bytes.toString('utf8'))).toEqual(value);
-    else if (cty === 'octet-stream') expect(bytes).toEqual(value);
-    else expect(bytes.toString('utf8')).toBe(value);
-  });
+      const { plaintext } = await compactDecrypt(token, await importJWK(await ringPrivateJwk(app(), kid), alg));
+      const bytes = Buffer.from(plaintext);
+      if (cty === 'json') expect(JSON.parse(bytes.toString('utf8'))).toEqual(value);
+      else if (cty === 'octet-stream') expect(bytes).toEqual(value);
+      else expect(bytes.toString('utf8')).toBe(value);
+    },
+  );
 
   test.each(VALUES)('round trip through decrypt restores the type: %s', async (_label, value) => {
     const { encryption } = app();
@@ -123,9 +138,13 @@ describe.each(ALGORITHMS)('EncryptionService JWE with $name', ({ name, alg }) =>
     expect(jwk.alg).toBe(alg);
     const value = { customer: 'Grace', id: 7 };
     const json = JSON.stringify(value);
-    expect(await encryption.decrypt(await joseEncrypt(jwk, json, { alg, enc: 'A256GCM', kid: jwk.kid, cty: 'json' }))).toEqual(value);
     expect(
-      await encryption.decrypt(await joseEncrypt(jwk, json, { alg, enc: 'A256GCM', kid: jwk.kid, cty: 'application/json' })),
+      await encryption.decrypt(await joseEncrypt(jwk, json, { alg, enc: 'A256GCM', kid: jwk.kid, cty: 'json' })),
+    ).toEqual(value);
+    expect(
+      await encryption.decrypt(
+        await joseEncrypt(jwk, json, { alg, enc: 'A256GCM', kid: jwk.kid, cty: 'application/json' }),
+      ),
     ).toEqual(value);
     // No cty: bytes, unless the caller says what they are.
     const untyped = await joseEncrypt(jwk, json);
@@ -164,7 +183,9 @@ describe('EncryptionService JWE behaviour', () => {
       const jwk = x25519().keys.activePublicJwk();
       const header = (cty: string) => ({ alg: jwk.alg, enc: 'A256GCM', kid: jwk.kid, cty });
       await expectGenericFailure(x25519().encryption.decrypt(await joseEncrypt(jwk, '{not json', header('json'))));
-      await expectGenericFailure(x25519().encryption.decrypt(await joseEncrypt(jwk, Buffer.from([0xff, 0xfe]), header('text/plain'))));
+      await expectGenericFailure(
+        x25519().encryption.decrypt(await joseEncrypt(jwk, Buffer.from([0xff, 0xfe]), header('text/plain'))),
+      );
       await expectGenericFailure(x25519().encryption.decrypt(await joseEncrypt(jwk, '{not json'), { as: 'json' }));
     });
 
@@ -189,7 +210,9 @@ describe('EncryptionService JWE behaviour', () => {
         const header = decodeProtectedHeader(token);
         expect(header).toMatchObject({ alg, enc: 'A256GCM', cty: 'json' });
         expect(typeof header.kid).toBe('string');
-        expect(JSON.parse(Buffer.from((await compactDecrypt(token, privateKey)).plaintext).toString())).toEqual({ to: alg });
+        expect(JSON.parse(Buffer.from((await compactDecrypt(token, privateKey)).plaintext).toString())).toEqual({
+          to: alg,
+        });
         const error = await rejection(encryption.decrypt(token));
         expect(error).toBeInstanceOf(KeyNotFoundError);
         expect((error as KeyNotFoundError).keyId).toBe(header.kid);
@@ -210,7 +233,10 @@ describe('EncryptionService JWE behaviour', () => {
       ['a P-384 key', { kty: 'EC', crv: 'P-384', x: 'AA', y: 'AA' }],
       ['an Ed25519 key', { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') }],
       ['a signing key', { kty: 'OKP', crv: 'X25519', x: randomBytes(32).toString('base64url'), use: 'sig' }],
-      ['an algorithm mismatch', { kty: 'OKP', crv: 'X25519', x: randomBytes(32).toString('base64url'), alg: 'RSA-OAEP-256' }],
+      [
+        'an algorithm mismatch',
+        { kty: 'OKP', crv: 'X25519', x: randomBytes(32).toString('base64url'), alg: 'RSA-OAEP-256' },
+      ],
       ['an empty kid', { kty: 'OKP', crv: 'X25519', x: randomBytes(32).toString('base64url'), kid: '' }],
       ['not an object', 'jwk'],
       ['null', null],
@@ -246,7 +272,8 @@ describe('EncryptionService JWE behaviour', () => {
       for (const index of [1, 2, 3, 4]) {
         const changed = [...segments];
         const at = Math.floor(changed[index].length / 2);
-        changed[index] = changed[index].slice(0, at) + (changed[index][at] === 'A' ? 'B' : 'A') + changed[index].slice(at + 1);
+        changed[index] =
+          changed[index].slice(0, at) + (changed[index][at] === 'A' ? 'B' : 'A') + changed[index].slice(at + 1);
         await expectGenericFailure(x25519().encryption.decrypt(changed.join('.')));
       }
     });
@@ -325,7 +352,12 @@ describe('EncryptionService JWE behaviour', () => {
       // Without watch, A hears of B's rotation only by reloading.
       const keyStore = Object.assign(new InMemoryKeyStore(), { watch: undefined });
       const masterKey = randomBytes(32);
-      const options = { keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519', unknownKeyReloadIntervalMs: 0 } as const;
+      const options = {
+        keyStore,
+        masterKey,
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+        unknownKeyReloadIntervalMs: 0,
+      } as const;
       const a = await apps.create(options);
       const b = await apps.create(options);
       await b.keys.rotateKeyPair();
@@ -349,7 +381,11 @@ describe('EncryptionService JWE behaviour', () => {
       const disabled = await boot({ enableAsymmetric: false });
       const someJwk = x25519().keys.activePublicJwk();
       const token = await x25519().encryption.encryptForPublicKey('x');
-      for (const attempt of [disabled.encryption.encryptForPublicKey('x'), disabled.encryption.encryptForPublicKey('x', someJwk), disabled.encryption.decrypt(token)]) {
+      for (const attempt of [
+        disabled.encryption.encryptForPublicKey('x'),
+        disabled.encryption.encryptForPublicKey('x', someJwk),
+        disabled.encryption.decrypt(token),
+      ]) {
         const error = await rejection(attempt);
         expect(error).toBeInstanceOf(EncryptionConfigError);
         expect(error.message).toBe(DISABLED);

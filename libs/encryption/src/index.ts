@@ -42,7 +42,12 @@ export type {
   EncryptionClock,
   WorkerPoolOptions,
 } from './interfaces/encryption-module-options.interface.js';
-export type { EncryptOptions, DecryptOptions, EncryptionContext, UntypedPayloadAs } from './interfaces/encryption-call-options.interface.js';
+export type {
+  EncryptOptions,
+  DecryptOptions,
+  EncryptionContext,
+  UntypedPayloadAs,
+} from './interfaces/encryption-call-options.interface.js';
 export type { BatchEncryptOptions, BatchDecryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
 export type { StreamEncryptOptions, StreamDecryptOptions } from './interfaces/stream-options.interface.js';
 export type {

@@ -1,7 +1,7 @@
 import { createPublicKey, hkdfSync, randomBytes } from 'node:crypto';
 
-import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, importJWK } from 'jose';
 import type { JWK } from 'jose';
+import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, importJWK } from 'jose';
 
 import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { unwrapKey, wrapKey } from './crypto/key-wrap.js';
@@ -46,39 +46,59 @@ const DISABLED = MESSAGES.FEATURE_DISABLED('Asymmetric encryption', 'enableAsymm
 describe('KeyManagerService key pairs', () => {
   describe('first boot', () => {
     test.each([
-      ['RSA-OAEP-256', { alg: 'RSA-OAEP-256', rsaKeySize: 2048 }, { kty: 'RSA' }, ['kty', 'n', 'e', 'kid', 'alg', 'use']],
-      ['ECDH-ES+A256KW-X25519', { alg: 'ECDH-ES+A256KW', crv: 'X25519' }, { kty: 'OKP', crv: 'X25519' }, ['kty', 'crv', 'x', 'kid', 'alg', 'use']],
-      ['ECDH-ES+A256KW-P256', { alg: 'ECDH-ES+A256KW', crv: 'P-256' }, { kty: 'EC', crv: 'P-256' }, ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use']],
-    ] as const)('%s: one active pair in the first ring write, private key only wrapped', async (asymmetricAlgorithm, fields, jwkFields, members) => {
-      const keyStore = new InMemoryKeyStore();
-      const masterKey = randomBytes(32);
-      const { keys } = await apps.create({ keyStore, masterKey, asymmetricAlgorithm });
+      [
+        'RSA-OAEP-256',
+        { alg: 'RSA-OAEP-256', rsaKeySize: 2048 },
+        { kty: 'RSA' },
+        ['kty', 'n', 'e', 'kid', 'alg', 'use'],
+      ],
+      [
+        'ECDH-ES+A256KW-X25519',
+        { alg: 'ECDH-ES+A256KW', crv: 'X25519' },
+        { kty: 'OKP', crv: 'X25519' },
+        ['kty', 'crv', 'x', 'kid', 'alg', 'use'],
+      ],
+      [
+        'ECDH-ES+A256KW-P256',
+        { alg: 'ECDH-ES+A256KW', crv: 'P-256' },
+        { kty: 'EC', crv: 'P-256' },
+        ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'],
+      ],
+    ] as const)(
+      '%s: one active pair in the first ring write, private key only wrapped',
+      async (asymmetricAlgorithm, fields, jwkFields, members) => {
+        const keyStore = new InMemoryKeyStore();
+        const masterKey = randomBytes(32);
+        const { keys } = await apps.create({ keyStore, masterKey, asymmetricAlgorithm });
 
-      const stored = (await keyStore.load())!;
-      expect(stored.revision).toBe(1);
-      expect(stored.keyPairs).toHaveLength(1);
-      const [pair] = stored.keyPairs!;
-      expect(pair).toMatchObject({ ...fields, state: 'active' });
-      expect(Object.keys(pair.publicJwk).sort()).toEqual([...members].sort());
-      expect(pair.publicJwk).toMatchObject({ ...jwkFields, kid: pair.kid, alg: fields.alg, use: 'enc' });
-      expect(pair.kid).toBe(await calculateJwkThumbprint(pair.publicJwk as JWK, 'sha256'));
-      expectNoPrivateMembers(JSON.stringify(stored));
+        const stored = (await keyStore.load())!;
+        expect(stored.revision).toBe(1);
+        expect(stored.keyPairs).toHaveLength(1);
+        const [pair] = stored.keyPairs!;
+        expect(pair).toMatchObject({ ...fields, state: 'active' });
+        expect(Object.keys(pair.publicJwk).sort()).toEqual([...members].sort());
+        expect(pair.publicJwk).toMatchObject({ ...jwkFields, kid: pair.kid, alg: fields.alg, use: 'enc' });
+        expect(pair.kid).toBe(await calculateJwkThumbprint(pair.publicJwk as JWK, 'sha256'));
+        expectNoPrivateMembers(JSON.stringify(stored));
 
-      // The wrapped value is the matching private JWK, bound to its kid and the master key.
-      const privateJwk = privateJwkOf(masterKey, pair);
-      expect(typeof privateJwk.d).toBe('string');
-      expect(createPublicKey({ key: privateJwk as never, format: 'jwk' }).export({ format: 'jwk' })).toMatchObject(
-        Object.fromEntries(Object.entries(pair.publicJwk).filter(([member]) => !['kid', 'alg', 'use'].includes(member))),
-      );
-      expect(unwrapKey(randomBytes(32), pair.kid, pair.wrappedPrivateKey)).toBeUndefined();
-      expect(unwrapKey(masterKey, `${pair.kid}x`, pair.wrappedPrivateKey)).toBeUndefined();
+        // The wrapped value is the matching private JWK, bound to its kid and the master key.
+        const privateJwk = privateJwkOf(masterKey, pair);
+        expect(typeof privateJwk.d).toBe('string');
+        expect(createPublicKey({ key: privateJwk as never, format: 'jwk' }).export({ format: 'jwk' })).toMatchObject(
+          Object.fromEntries(
+            Object.entries(pair.publicJwk).filter(([member]) => !['kid', 'alg', 'use'].includes(member)),
+          ),
+        );
+        expect(unwrapKey(randomBytes(32), pair.kid, pair.wrappedPrivateKey)).toBeUndefined();
+        expect(unwrapKey(masterKey, `${pair.kid}x`, pair.wrappedPrivateKey)).toBeUndefined();
 
-      expect(keys.publicJwks()).toEqual({ keys: [pair.publicJwk] });
-      expect(keys.activePublicJwk()).toEqual(pair.publicJwk);
-      expect(keys.listKeyPairs()).toEqual([
-        expect.objectContaining({ kid: pair.kid, ...fields, state: 'active', createdAt: new Date(pair.createdAt) }),
-      ]);
-    });
+        expect(keys.publicJwks()).toEqual({ keys: [pair.publicJwk] });
+        expect(keys.activePublicJwk()).toEqual(pair.publicJwk);
+        expect(keys.listKeyPairs()).toEqual([
+          expect.objectContaining({ kid: pair.kid, ...fields, state: 'active', createdAt: new Date(pair.createdAt) }),
+        ]);
+      },
+    );
 
     test('a second instance on the same store adopts the pair instead of making one', async () => {
       const keyStore = new InMemoryKeyStore();
@@ -92,7 +112,9 @@ describe('KeyManagerService key pairs', () => {
     test('instances booting at the same moment on an empty store end with one pair', async () => {
       const keyStore = new SlowKeyStore();
       const masterKey = randomBytes(32);
-      const booted = await Promise.all([1, 2, 3].map(() => apps.create({ keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' })));
+      const booted = await Promise.all(
+        [1, 2, 3].map(() => apps.create({ keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' })),
+      );
       const stored = (await keyStore.load())!;
       expect(stored.keyPairs).toHaveLength(1);
       for (const app of booted) expect(app.keys.publicJwks()).toEqual({ keys: [stored.keyPairs![0].publicJwk] });
@@ -105,7 +127,9 @@ describe('KeyManagerService key pairs', () => {
       expect((await keyStore.load())!.keyPairs).toBeUndefined();
       await legacy.close();
 
-      const booted = await Promise.all([1, 2].map(() => apps.create({ keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-P256' })));
+      const booted = await Promise.all(
+        [1, 2].map(() => apps.create({ keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-P256' })),
+      );
       const stored = (await keyStore.load())!;
       expect(stored.revision).toBe(2);
       expect(stored.keyPairs).toHaveLength(1);
@@ -167,11 +191,19 @@ describe('KeyManagerService key pairs', () => {
     });
 
     test('calls in one process are queued, each making one pair', async () => {
-      const { keys } = await apps.create({ keyStore: new SlowKeyStore(), asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
+      const { keys } = await apps.create({
+        keyStore: new SlowKeyStore(),
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+      });
       const results = await Promise.all([keys.rotateKeyPair(), keys.rotateKeyPair(), keys.rotateKeyPair()]);
       expect(new Set(results.map((pair) => pair.kid)).size).toBe(3);
       expect(keys.listKeyPairs()).toHaveLength(4);
-      expect(keys.listKeyPairs().filter((pair) => pair.state === 'active').map((pair) => pair.kid)).toEqual([results[2].kid]);
+      expect(
+        keys
+          .listKeyPairs()
+          .filter((pair) => pair.state === 'active')
+          .map((pair) => pair.kid),
+      ).toEqual([results[2].kid]);
     });
 
     test('instances rotating at the same moment through a shared store make one new pair, which all adopt', async () => {
@@ -189,7 +221,10 @@ describe('KeyManagerService key pairs', () => {
     });
 
     test('keyRetention retires older pairs: out of the JWKS, no private key', async () => {
-      const { keys } = await apps.create({ keyRetention: { maxPreviousKeys: 1 }, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
+      const { keys } = await apps.create({
+        keyRetention: { maxPreviousKeys: 1 },
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+      });
       const first = keys.activePublicJwk().kid!;
       const second = (await keys.rotateKeyPair()).kid;
       const third = (await keys.rotateKeyPair()).kid;
@@ -241,7 +276,11 @@ describe('KeyManagerService key pairs', () => {
   describe('every ring write keeps the key pairs', () => {
     test('rotate (staged, then promoted), retire, restore and destroy of data keys', async () => {
       const keyStore = new InMemoryKeyStore();
-      const { keys } = await apps.create({ keyStore, keyPropagation: { delayMs: 0 }, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
+      const { keys } = await apps.create({
+        keyStore,
+        keyPropagation: { delayMs: 0 },
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+      });
       await keys.rotateKeyPair();
       const pairs = (await keyStore.load())!.keyPairs;
       expect(pairs).toHaveLength(2);
@@ -263,7 +302,11 @@ describe('KeyManagerService key pairs', () => {
       const keyStore = new InMemoryKeyStore();
       const oldMaster = randomBytes(32);
       const newMaster = randomBytes(32);
-      const { keys } = await apps.create({ keyStore, masterKey: oldMaster, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
+      const { keys } = await apps.create({
+        keyStore,
+        masterKey: oldMaster,
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+      });
       await keys.rotateKeyPair();
       const before = (await keyStore.load())!;
       const privateJwks = before.keyPairs!.map((pair) => privateJwkOf(oldMaster, pair));
@@ -271,8 +314,8 @@ describe('KeyManagerService key pairs', () => {
       await keys.rewrapMasterKey(newMaster);
       const after = (await keyStore.load())!;
       expect(after.revision).toBe(before.revision + 1);
-      expect(after.keyPairs!.map(({ wrappedPrivateKey, ...rest }) => rest)).toEqual(
-        before.keyPairs!.map(({ wrappedPrivateKey, ...rest }) => rest),
+      expect(after.keyPairs!.map(({ wrappedPrivateKey: _wrapped, ...rest }) => rest)).toEqual(
+        before.keyPairs!.map(({ wrappedPrivateKey: _wrapped, ...rest }) => rest),
       );
       after.keyPairs!.forEach((pair, index) => {
         expect(pair.wrappedPrivateKey).not.toBe(before.keyPairs![index].wrappedPrivateKey);
@@ -282,7 +325,11 @@ describe('KeyManagerService key pairs', () => {
       expectNoPrivateMembers(JSON.stringify(after));
 
       // An instance restarted with the new master key reads both pairs.
-      const restarted = await apps.create({ keyStore, masterKey: newMaster, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
+      const restarted = await apps.create({
+        keyStore,
+        masterKey: newMaster,
+        asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519',
+      });
       for (const pair of after.keyPairs!) expect(restarted.keys.findPrivateKey(pair.kid)).toBeDefined();
     });
   });
@@ -293,10 +340,13 @@ describe('KeyManagerService key pairs', () => {
       const { keys } = await apps.create({ keyStore, enableAsymmetric: false });
       expect((await keyStore.load())!.keyPairs).toBeUndefined();
       expect(keys.listKeyPairs()).toEqual([]);
-      for (const call of [() => keys.publicJwks(), () => keys.activePublicJwk(), () => keys.findPrivateKey('kid'), () => keys.rotateKeyPair()]) {
+      for (const call of [() => keys.publicJwks(), () => keys.activePublicJwk(), () => keys.findPrivateKey('kid')]) {
         expect(call).toThrow(EncryptionConfigError);
         expect(call).toThrow(DISABLED);
       }
+      const rotation = keys.rotateKeyPair();
+      await expect(rotation).rejects.toThrow(EncryptionConfigError);
+      await expect(rotation).rejects.toThrow(DISABLED);
     });
 
     test("an instance with it disabled keeps other instances' key pairs through its own writes", async () => {
@@ -304,11 +354,16 @@ describe('KeyManagerService key pairs', () => {
       const masterKey = randomBytes(32);
       const enabled = await apps.create({ keyStore, masterKey, asymmetricAlgorithm: 'ECDH-ES+A256KW-X25519' });
       const pairs = (await keyStore.load())!.keyPairs;
-      const disabled = await apps.create({ keyStore, masterKey, enableAsymmetric: false, keyPropagation: { delayMs: 0 } });
+      const disabled = await apps.create({
+        keyStore,
+        masterKey,
+        enableAsymmetric: false,
+        keyPropagation: { delayMs: 0 },
+      });
       await disabled.keys.rotate();
       await disabled.keys.rewrapMasterKey(masterKey);
-      expect((await keyStore.load())!.keyPairs!.map(({ wrappedPrivateKey, ...rest }) => rest)).toEqual(
-        pairs!.map(({ wrappedPrivateKey, ...rest }) => rest),
+      expect((await keyStore.load())!.keyPairs!.map(({ wrappedPrivateKey: _wrapped, ...rest }) => rest)).toEqual(
+        pairs!.map(({ wrappedPrivateKey: _wrapped, ...rest }) => rest),
       );
       await enabled.keys.reload();
       expect(enabled.keys.findPrivateKey(pairs![0].kid)).toBeDefined();
@@ -319,7 +374,12 @@ describe('KeyManagerService key pairs', () => {
     test('the HKDF-derived Fernet key of each usable ring key, active first, audited without key material', async () => {
       const keyStore = new InMemoryKeyStore();
       const masterKey = randomBytes(32);
-      const { keys, events } = await apps.create({ keyStore, masterKey, keyPropagation: { delayMs: 0 }, enableAsymmetric: false });
+      const { keys, events } = await apps.create({
+        keyStore,
+        masterKey,
+        keyPropagation: { delayMs: 0 },
+        enableAsymmetric: false,
+      });
       await keys.rotate();
       await keys.rotate();
       await keys.retireKey(keys.listKeys()[2].id);
@@ -341,7 +401,11 @@ describe('KeyManagerService key pairs', () => {
       for (const key of exported) expect(key).toMatch(/^[A-Za-z0-9_-]{43}=$/);
 
       expect(audits).toEqual([
-        expect.objectContaining({ action: 'fernet-keys-exported', keyId: keys.activeKey.id, details: { keys: 2, revision: stored.revision } }),
+        expect.objectContaining({
+          action: 'fernet-keys-exported',
+          keyId: keys.activeKey.id,
+          details: { keys: 2, revision: stored.revision },
+        }),
       ]);
       expect(JSON.stringify(audits)).not.toContain(exported[0].slice(0, 20));
     });

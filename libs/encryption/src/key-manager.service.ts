@@ -271,7 +271,7 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
    * rotating at the same moment produce one new pair, which all adopt. An instance that meets a JWE for
    * a pair it hasn't loaded yet reloads the ring (see `reloadForUnknownKey`).
    */
-  rotateKeyPair(): Promise<KeyPairMetadata> {
+  async rotateKeyPair(): Promise<KeyPairMetadata> {
     this.assertAsymmetric();
     return this.enqueue(async () => {
       const startKid = this.activeStoredKeyPair()?.kid;
@@ -569,7 +569,8 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
         fresh = await this.newKeyPair();
         continue;
       }
-      if (await this.save({ ...current, revision: current.revision + 1, keyPairs: [fresh, ...(current.keyPairs ?? [])] }, current.revision)) {
+      const keyPairs = [fresh, ...(current.keyPairs ?? [])];
+      if (await this.save({ ...current, revision: current.revision + 1, keyPairs }, current.revision)) {
         this.auditor.record('key-pair-created', fresh.kid, { alg: fresh.alg, revision: current.revision + 1 });
         return;
       }
@@ -608,7 +609,9 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
   private publishedKeyPairs(): StoredKeyPair[] {
     return (this.stored?.keyPairs ?? [])
       .filter((pair) => PUBLISHED_PAIR_STATES.has(pair.state))
-      .sort((a, b) => (a.state === 'active' ? -1 : b.state === 'active' ? 1 : Date.parse(b.createdAt) - Date.parse(a.createdAt)));
+      .sort((a, b) =>
+        a.state === 'active' ? -1 : b.state === 'active' ? 1 : Date.parse(b.createdAt) - Date.parse(a.createdAt),
+      );
   }
 
   private assertAsymmetric(): void {

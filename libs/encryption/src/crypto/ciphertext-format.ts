@@ -49,7 +49,9 @@ export function payloadTypeOfCty(cty: unknown): PayloadType | undefined {
   if (typeof cty !== 'string') return undefined;
   let type = cty.split(';')[0].trim().toLowerCase();
   if (!type.includes('/')) type = `application/${type}`;
-  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return PayloadType.Json;
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) {
+    return PayloadType.Json;
+  }
   if (type === 'text/plain') return PayloadType.String;
   return undefined;
 }
@@ -60,7 +62,11 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * Decodes an authenticated payload to `type` (or, when untyped, to what the caller asked for). Bytes
  * that aren't what the type promises (invalid UTF-8, invalid JSON) are a `DecryptionError`.
  */
-export function decodeForeignPayload(bytes: Buffer, type: PayloadType | undefined, as: UntypedPayloadAs | undefined): Plaintext {
+export function decodeForeignPayload(
+  bytes: Buffer,
+  type: PayloadType | undefined,
+  as: UntypedPayloadAs | undefined,
+): Plaintext {
   const target = type ?? (as === 'string' ? PayloadType.String : as === 'json' ? PayloadType.Json : PayloadType.Bytes);
   if (target === PayloadType.Bytes) return bytes;
   try {

@@ -69,7 +69,9 @@ export function generateFernetKey(): string {
 
 /** 32 key bytes as the url-safe base64 text with padding that Python's `Fernet(key)` takes. */
 export function encodeFernetKey(bytes: Uint8Array): string {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_SIZE) throw new EncryptionInputError(MESSAGES.INVALID_FERNET_KEY);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_SIZE) {
+    throw new EncryptionInputError(MESSAGES.INVALID_FERNET_KEY);
+  }
   return encodePaddedBase64Url(Buffer.from(bytes));
 }
 

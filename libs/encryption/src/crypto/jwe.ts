@@ -75,7 +75,11 @@ export interface JweEncryptOptions {
 }
 
 /** Encrypts `plaintext` to `recipient` as a compact JWE with `{ alg, enc: 'A256GCM', kid }` (and `cty` if given) protected. */
-export async function jweEncrypt(plaintext: Uint8Array, recipient: JweRecipient, options: JweEncryptOptions = {}): Promise<string> {
+export async function jweEncrypt(
+  plaintext: Uint8Array,
+  recipient: JweRecipient,
+  options: JweEncryptOptions = {},
+): Promise<string> {
   if (!(plaintext instanceof Uint8Array)) throw new EncryptionInputError(MESSAGES.NOT_BYTES);
   const { key, kid, alg } = recipient;
   if (!isJweAlgorithm(alg)) throw new EncryptionInputError(MESSAGES.UNSUPPORTED_JWE_ALGORITHM('key management', JWE_ALGORITHMS));

@@ -26,8 +26,12 @@ export class FernetFormat {
    * A context or an explicit key can't be honoured by a Fernet token, so they are refused.
    */
   encrypt(data: Plaintext, options: EncryptOptions): string {
-    if (options.context !== undefined) throw new EncryptionInputError(MESSAGES.FERNET_OPTION_UNSUPPORTED('an encryption context'));
-    if (options.key !== undefined) throw new EncryptionInputError(MESSAGES.FERNET_OPTION_UNSUPPORTED('an explicit key'));
+    if (options.context !== undefined) {
+      throw new EncryptionInputError(MESSAGES.FERNET_OPTION_UNSUPPORTED('an encryption context'));
+    }
+    if (options.key !== undefined) {
+      throw new EncryptionInputError(MESSAGES.FERNET_OPTION_UNSUPPORTED('an explicit key'));
+    }
     const { bytes } = encodeInput(data);
     const active = this.keyManager.activeKey;
     const token = fernetEncrypt(active.dataKey.fernetKey(), bytes, { now: this.now() });

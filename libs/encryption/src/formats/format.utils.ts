@@ -1,6 +1,6 @@
+import type { ManagedKey } from '../crypto/key-ring.js';
 import type { EncodedPlaintext, Plaintext } from '../crypto/plaintext-codec.js';
 import { encodePlaintext, UnencodableValueError } from '../crypto/plaintext-codec.js';
-import type { ManagedKey } from '../crypto/key-ring.js';
 import { EncryptionInputError } from '../errors/encryption.errors.js';
 import { MESSAGES } from '../errors/encryption.messages.js';
 
@@ -11,7 +11,9 @@ export function encodeInput(data: Plaintext): EncodedPlaintext {
   } catch (error) {
     if (!(error instanceof UnencodableValueError)) throw error;
     throw new EncryptionInputError(
-      error.message === 'non-finite number' ? MESSAGES.NON_FINITE_NUMBER : MESSAGES.UNSUPPORTED_PLAINTEXT(error.message),
+      error.message === 'non-finite number'
+        ? MESSAGES.NON_FINITE_NUMBER
+        : MESSAGES.UNSUPPORTED_PLAINTEXT(error.message),
     );
   }
 }

@@ -96,7 +96,9 @@ function describeKeyPairsProblem(keyPairs: unknown): string | undefined {
   for (const [index, pair] of keyPairs.entries()) {
     if (!isObject(pair)) return `key pair ${index} is not an object`;
     if (typeof pair.kid !== 'string' || pair.kid.length === 0) return `key pair ${index} has no kid`;
-    if (typeof pair.state !== 'string' || !KEY_PAIR_STATES.has(pair.state)) return `key pair ${index} has an invalid state`;
+    if (typeof pair.state !== 'string' || !KEY_PAIR_STATES.has(pair.state)) {
+      return `key pair ${index} has an invalid state`;
+    }
     if (!isObject(pair.publicJwk)) return `key pair ${index} has an invalid publicJwk`;
     if (typeof pair.wrappedPrivateKey !== 'string') return `key pair ${index} has an invalid wrappedPrivateKey`;
   }
