@@ -1,19 +1,18 @@
 import { randomBytes } from 'node:crypto';
-
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { StoredKeyRing } from 'nestjs-encryption';
 
-import { buildDistributedFixtures } from './fixtures/distributed/distributed-build.js';
-import type { DistributedBuild } from './fixtures/distributed/distributed-build.js';
-import { eventually } from './support/key-store-contract.js';
 import type { ObservedRing } from './fixtures/distributed/counting-key-store.js';
+import type { DistributedBuild } from './fixtures/distributed/distributed-build.js';
+import { buildDistributedFixtures } from './fixtures/distributed/distributed-build.js';
 import { withKeyId } from './fixtures/distributed/envelope-key-id.js';
-import { Fleet } from './fixtures/distributed/fleet.js';
 import type { Instance } from './fixtures/distributed/fleet.js';
+import { Fleet } from './fixtures/distributed/fleet.js';
 import type { BootArgs, DecryptReport, Sealed, Snapshot } from './fixtures/distributed/instance.child.js';
 import type { StoreKind, StoreSpec } from './fixtures/distributed/open-key-store.js';
 import { TestStores } from './fixtures/distributed/test-stores.js';
+import { eventually } from './support/key-store-contract.js';
 
 /**
  * Distributed rotation across real processes sharing one PostgreSQL or Redis store: simultaneous
@@ -24,7 +23,6 @@ import { TestStores } from './fixtures/distributed/test-stores.js';
 const SHARED_STORES: StoreKind[] = ['postgres', 'redis'];
 const MASTER_KEYS = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
 const FAST_PROPAGATION = { keyPropagation: { delayMs: 2_000, heartbeatIntervalMs: 100 } };
-
 const PROCESSES = 8;
 
 let build: DistributedBuild;
@@ -50,7 +48,13 @@ afterAll(async () => {
 });
 
 const boot = (instance: Instance, store: StoreSpec, instanceId: string, extra: Partial<BootArgs> = {}) =>
-  instance.call<Snapshot>('boot', { store, masterKeys: [MASTER_KEYS[0]], instanceId, options: FAST_PROPAGATION, ...extra });
+  instance.call<Snapshot>('boot', {
+    store,
+    masterKeys: [MASTER_KEYS[0]],
+    instanceId,
+    options: FAST_PROPAGATION,
+    ...extra,
+  });
 
 const versions = (ring: StoredKeyRing | undefined) => ring!.keys.map((key) => key.version).sort((a, b) => a - b);
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -99,7 +103,9 @@ describe('8 processes rotating at the same moment, encrypting all the while', ()
         expect(states.map((state) => state.activeKeyId)).toEqual(Array(PROCESSES).fill(activeId));
         expect(versions(await stores.load(store))).toEqual(oneTo(round + 1));
       }
-      const loops = await Promise.all(pool.map((racer) => racer.call<{ sealed: Sealed[]; failures: string[] }>('stopEncrypting')));
+      const loops = await Promise.all(
+        pool.map((racer) => racer.call<{ sealed: Sealed[]; failures: string[] }>('stopEncrypting')),
+      );
       expect(loops.flatMap((loop) => loop.failures)).toEqual([]);
       const sealed = loops.map((loop) => loop.sealed);
 
@@ -115,7 +121,9 @@ describe('8 processes rotating at the same moment, encrypting all the while', ()
       }
       // Each process decrypts what all the others made during the race.
       const reports = await Promise.all(
-        pool.map((racer, i) => racer.call<DecryptReport>('decrypt', { items: sealed.filter((_, j) => j !== i).flat() })),
+        pool.map((racer, i) =>
+          racer.call<DecryptReport>('decrypt', { items: sealed.filter((_, j) => j !== i).flat() }),
+        ),
       );
       const total = sealed.flat().length;
       reports.forEach((report, i) => {
@@ -137,15 +145,21 @@ describe('propagation: a new key is staged before it is active', () => {
       const slow = { keyPropagation: { delayMs: 30_000, heartbeatIntervalMs: 100 } };
       await boot(rotator, store, 'rotator', { options: slow });
       // Its heartbeat lives 3 intervals: long enough that a busy machine doesn't make it look gone.
-      await boot(poller, store, 'poller', { watch: false, options: { keyPropagation: { delayMs: 30_000, heartbeatIntervalMs: 1_000 } } });
+      await boot(poller, store, 'poller', {
+        watch: false,
+        options: { keyPropagation: { delayMs: 30_000, heartbeatIntervalMs: 1_000 } },
+      });
       await boot(watcher, store, 'watcher', { options: slow });
 
       const rotated: string[] = [];
       for (let round = 0; round < 4; round++) {
         const started = Date.now();
-        const { key, sealed } = await rotator.call<{ key: { id: string; version: number }; sealed: Sealed[] }>('rotateThenEncrypt', {
-          count: 20,
-        });
+        const { key, sealed } = await rotator.call<{ key: { id: string; version: number }; sealed: Sealed[] }>(
+          'rotateThenEncrypt',
+          {
+            count: 20,
+          },
+        );
         expect(Date.now() - started).toBeLessThan(30_000);
         expect(sealed.every((item) => item.keyId === key.id)).toBe(true);
         rotated.push(key.id);
@@ -177,16 +191,23 @@ describe('propagation: a new key is staged before it is active', () => {
       const store = stores.create(kind);
       const [rotator, stale] = pool;
       const INTERVAL = 400;
-      await boot(rotator, store, 'rotator', { options: { keyPropagation: { delayMs: 1_500, heartbeatIntervalMs: 100 } } });
+      await boot(rotator, store, 'rotator', {
+        options: { keyPropagation: { delayMs: 1_500, heartbeatIntervalMs: 100 } },
+      });
       // Neither watching nor ticking for a minute: its heartbeat says it holds the old revision throughout.
       await boot(stale, store, 'stale', {
         watch: false,
-        options: { keyPropagation: { delayMs: 1_500, heartbeatIntervalMs: 60_000 }, unknownKeyReloadIntervalMs: INTERVAL },
+        options: {
+          keyPropagation: { delayMs: 1_500, heartbeatIntervalMs: 60_000 },
+          unknownKeyReloadIntervalMs: INTERVAL,
+        },
       });
 
       // So the staged key waits for the propagation delay, then turns active without the stale instance.
       const started = Date.now();
-      const { key, sealed } = await rotator.call<{ key: { id: string }; sealed: Sealed[] }>('rotateThenEncrypt', { count: 10 });
+      const { key, sealed } = await rotator.call<{ key: { id: string }; sealed: Sealed[] }>('rotateThenEncrypt', {
+        count: 10,
+      });
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
       const first = await stale.call<DecryptReport>('decrypt', { items: sealed });
       expect(first).toEqual({ decrypted: 10, failures: [], unknownKeyReloads: 1, loads: 1 });
@@ -200,9 +221,12 @@ describe('propagation: a new key is staged before it is active', () => {
       let reloads = 0;
       const codes: string[] = [];
       while (Date.now() - burstStart < 3.5 * INTERVAL) {
-        const wave = await stale.call<{ codes: string[]; unknownKeyReloads: number; loads: number }>('decryptConcurrently', {
-          items: forged(100),
-        });
+        const wave = await stale.call<{ codes: string[]; unknownKeyReloads: number; loads: number }>(
+          'decryptConcurrently',
+          {
+            items: forged(100),
+          },
+        );
         codes.push(...wave.codes);
         loads += wave.loads;
         reloads += wave.unknownKeyReloads;
@@ -218,9 +242,43 @@ describe('propagation: a new key is staged before it is active', () => {
   );
 });
 
+/**
+ * Processes to kill: idle ones of the pool first, then new ones, started two ahead of need so a kill
+ * rarely waits for Nest to load.
+ */
+class Victims {
+  private readonly ready: Array<Promise<Instance>>;
+
+  constructor(
+    idle: Instance[],
+    /** How many will be taken in all. */
+    private needed: number,
+  ) {
+    this.ready = idle.map((instance) => Promise.resolve(instance));
+    this.topUp();
+  }
+
+  take(): Promise<Instance> {
+    this.needed--;
+    const next = this.ready.shift() ?? fleet.start();
+    this.topUp();
+    return next;
+  }
+
+  private topUp(): void {
+    while (this.ready.length < Math.min(2, this.needed)) this.ready.push(fleet.start());
+  }
+}
+
 describe('processes SIGKILLed while they rotate or rewrap the master key', () => {
   /** One process per kill: each rotates (or rewraps) in a loop and is killed at a random moment of it. */
   const KILLS = ['rotate', 'rewrap', 'rotate', 'rewrap'] as const;
+  let victims: Victims;
+
+  beforeAll(() => {
+    // The first three stay in the pool for the survivors' parts.
+    victims = new Victims(pool.splice(3), SHARED_STORES.length * (KILLS.length + 2));
+  });
 
   it.each(SHARED_STORES)(
     '%s: the store still loads, versions stay consecutive, and a fresh process decrypts everything made before the kills',
@@ -228,12 +286,9 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
       const store = stores.create(kind);
       const sealed: Sealed[] = [];
       const steps: number[] = [];
-      // Later victims start while the current one works, so the kills come quickly.
-      const victims = KILLS.slice(0, 2).map(() => fleet.start());
 
       for (const [kill, mode] of KILLS.entries()) {
-        const victim = await victims[kill];
-        if (kill + 2 < KILLS.length) victims.push(fleet.start());
+        const victim = await victims.take();
         let done = 0;
         let firstStep!: () => void;
         const looping = new Promise<void>((resolve) => (firstStep = resolve));
@@ -242,7 +297,12 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
           if (event.event === 'step' && ++done === 1) firstStep();
         });
         // Whichever master key the ring is wrapped with now.
-        await victim.call('boot', { store, masterKeys: MASTER_KEYS, instanceId: `${mode}-victim-${kill}`, options: FAST_PROPAGATION });
+        await victim.call('boot', {
+          store,
+          masterKeys: MASTER_KEYS,
+          instanceId: `${mode}-victim-${kill}`,
+          options: FAST_PROPAGATION,
+        });
         void victim.call('crashLoop', { mode, masterKeys: MASTER_KEYS }).catch(() => undefined);
         await looping;
         await sleep(Math.random() * 150);
@@ -258,7 +318,9 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
       // A fresh process opens the ring with one of the two master keys, not with the other.
       const [fresh, other] = pool;
       const opened = await boot(fresh, store, 'fresh', { masterKeys: MASTER_KEYS });
-      await expect(boot(other, store, 'other', { masterKeys: [MASTER_KEYS[1 - opened.masterKey]] })).rejects.toMatchObject({
+      await expect(
+        boot(other, store, 'other', { masterKeys: [MASTER_KEYS[1 - opened.masterKey]] }),
+      ).rejects.toMatchObject({
         name: 'MasterKeyMismatchError',
       });
       const report = await fresh.call<DecryptReport>('decrypt', { items: sealed });
@@ -266,7 +328,9 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
       expect(report.decrypted).toBe(sealed.length);
       expect(sealed.length).toBeGreaterThanOrEqual(KILLS.length);
       // A staged key a kill left behind is promoted by the survivor.
-      await eventually(async () => expect((await stores.load(store))!.keys.filter((key) => key.state === 'staged')).toEqual([]));
+      await eventually(async () =>
+        expect((await stores.load(store))!.keys.filter((key) => key.state === 'staged')).toEqual([]),
+      );
     },
     120_000,
   );
@@ -276,12 +340,11 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
     async (kind) => {
       const store = stores.create(kind);
       const [survivor, victim] = pool;
-      const doomed = [fleet.start(), fleet.start()];
       await boot(survivor, store, 'first');
       await survivor.call('close');
 
       const crashAfterStaging = async (instanceId: string) => {
-        const instance = await doomed.shift()!;
+        const instance = await victims.take();
         await boot(instance, store, instanceId, { dieOn: 'key-staged' });
         await expect(instance.call('rotate')).rejects.toThrow(/exited \(SIGKILL\)/);
         const ring = (await stores.load(store))!;
@@ -301,7 +364,9 @@ describe('processes SIGKILLed while they rotate or rewrap the master key', () =>
       // rotate(): it joins the staged rotation rather than adding a key of its own.
       const second = await crashAfterStaging('crashes-2');
       expect(second.version).toBe(3);
-      await boot(victim, store, 'rotates', { options: { keyPropagation: { delayMs: 2_000, heartbeatIntervalMs: 60_000 } } });
+      await boot(victim, store, 'rotates', {
+        options: { keyPropagation: { delayMs: 2_000, heartbeatIntervalMs: 60_000 } },
+      });
       await expect(victim.call('rotate')).resolves.toEqual({ id: second.id, version: 3 });
       const ring = (await stores.load(store))!;
       expect(versions(ring)).toEqual([1, 2, 3]);
@@ -326,7 +391,9 @@ describe('usage counts from several processes', () => {
       const fromFirst = await first.call<Sealed[]>('encrypt', { count: 300, prefix: 'first' });
       const fromSecond = await second.call<Sealed[]>('encrypt', { count: 200, prefix: 'second' });
       expect((await first.call<DecryptReport>('decrypt', { items: fromSecond })).decrypted).toBe(200);
-      expect((await second.call<DecryptReport>('decrypt', { items: [...fromFirst, ...fromSecond] })).decrypted).toBe(500);
+      expect((await second.call<DecryptReport>('decrypt', { items: [...fromFirst, ...fromSecond] })).decrypted).toBe(
+        500,
+      );
 
       // 1,200 operations, and not one write to the store.
       const busy = await Promise.all([first, second].map((instance) => instance.call<Snapshot>('state')));

@@ -1,30 +1,30 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { KeyStoreUnavailableError, MasterKeyMismatchError } from 'nestjs-encryption';
 import type { AuditEvent, EncryptionModuleOptions, KeyStore } from 'nestjs-encryption';
+import { KeyStoreUnavailableError, MasterKeyMismatchError } from 'nestjs-encryption';
 import pg from 'pg';
 
 import { CountingKeyStore } from './fixtures/distributed/counting-key-store.js';
-import { openKeyStore } from './fixtures/distributed/open-key-store.js';
 import type { StoreKind, StoreSpec } from './fixtures/distributed/open-key-store.js';
+import { openKeyStore } from './fixtures/distributed/open-key-store.js';
 import { TcpProxy } from './fixtures/distributed/tcp-proxy.js';
 import { TestStores } from './fixtures/distributed/test-stores.js';
-import { encryptionTestApps } from './support/encryption-test-app.js';
 import type { EncryptionTestApp } from './support/encryption-test-app.js';
+import { encryptionTestApps } from './support/encryption-test-app.js';
 import { eventually } from './support/key-store-contract.js';
 import { POSTGRES_URL, REDIS_URL } from './support/key-store-services.js';
 
 /**
  * What the key ring survives in its store: a wrong master key at boot, and the store going away and
  * coming back while an app encrypts, decrypts and rotates. (A process killed while the file store
- * writes is covered by the FileKeyStore spec, "writers SIGKILLed at random moments of save loops";
- * kills during rotation and rewrap on PostgreSQL and Redis by distributed-rotation.e2e-spec.ts.)
+ * writes: libs/encryption/src/stores/file-key.store.spec.ts, "writers SIGKILLed at random moments of
+ * save loops leave the old or the new ring"; kills during rotation and master key rewrap on PostgreSQL
+ * and Redis: distributed-rotation.e2e-spec.ts.)
  */
 
 const MASTER_KEY = randomBytes(32);
@@ -32,8 +32,6 @@ const FAST_PROPAGATION = { keyPropagation: { delayMs: 2_000, heartbeatIntervalMs
 const stores = new TestStores();
 const apps = encryptionTestApps();
 
-// Audit records are checked through EncryptionEvents; the log copy would only be noise here.
-beforeAll(() => Logger.overrideLogger(false));
 afterEach(() => apps.closeAll());
 // Whatever happened below, later test files need Redis (and so does the clean-up).
 afterAll(async () => {
@@ -111,11 +109,13 @@ describe('a wrong master key at boot', () => {
       const spec = stores.create(kind);
       await (await bootOn(openKeyStore(spec), { masterKeyPassphrase: 'correct horse battery staple' })).close();
       const before = await rawRing(spec);
-      await expect(bootOn(openKeyStore(spec), { masterKeyPassphrase: 'correct horse battery stapler' })).rejects.toThrow(
-        MasterKeyMismatchError,
-      );
+      await expect(
+        bootOn(openKeyStore(spec), { masterKeyPassphrase: 'correct horse battery stapler' }),
+      ).rejects.toThrow(MasterKeyMismatchError);
       expect(await rawRing(spec)).toEqual(before);
-      await expect(bootOn(openKeyStore(spec), { masterKeyPassphrase: 'correct horse battery staple' })).resolves.toBeDefined();
+      await expect(
+        bootOn(openKeyStore(spec), { masterKeyPassphrase: 'correct horse battery staple' }),
+      ).resolves.toBeDefined();
     },
   );
 });
@@ -163,13 +163,20 @@ function startTraffic(app: EncryptionTestApp, earlier: Array<{ text: string; pla
  * say what happened.
  */
 async function outageScenario(spec: StoreSpec, cut: () => Promise<void>, restore: () => Promise<void>): Promise<void> {
-  const app = await bootOn(openKeyStore(spec), { masterKey: MASTER_KEY, instanceId: `outage-${spec.kind}`, ...FAST_PROPAGATION });
+  const app = await bootOn(openKeyStore(spec), {
+    masterKey: MASTER_KEY,
+    instanceId: `outage-${spec.kind}`,
+    ...FAST_PROPAGATION,
+  });
   const audits: AuditEvent[] = [];
   app.events.subscribe((event) => {
     if (event.type === 'audit') audits.push(event);
   });
   const earlier = await Promise.all(
-    Array.from({ length: 10 }, async (_, n) => ({ text: await app.encryption.encryptToString(`before ${n}`), plaintext: `before ${n}` })),
+    Array.from({ length: 10 }, async (_, n) => ({
+      text: await app.encryption.encryptToString(`before ${n}`),
+      plaintext: `before ${n}`,
+    })),
   );
   const activeBefore = app.keys.activeKey;
   expect(app.keys.storeStatus).toMatchObject({ reachable: true, rotationPending: false });
@@ -200,7 +207,10 @@ async function outageScenario(spec: StoreSpec, cut: () => Promise<void>, restore
   }
 
   // Same app, no restart: it notices the store is back and performs the pending rotation.
-  await eventually(() => expect(app.keys.storeStatus).toMatchObject({ reachable: true, rotationPending: false }), 15_000);
+  await eventually(
+    () => expect(app.keys.storeStatus).toMatchObject({ reachable: true, rotationPending: false }),
+    15_000,
+  );
   expect(app.keys.storeStatus.lastError).toBeUndefined();
   expect(app.keys.activeKey.version).toBe(activeBefore.version + 1);
   expect(audits.filter((event) => event.action === 'store-recovered')).toHaveLength(1);
@@ -263,7 +273,9 @@ describe('a store that has lost the ring', () => {
       // Retried once per background round (100 ms), not as fast as the store answers.
       expect(store.calls.save - saves).toBeLessThanOrEqual(10);
       await expect(app.encryption.decrypt(before)).resolves.toBe('before');
-      await expect(app.encryption.decrypt(await app.encryption.encryptToString('meanwhile'))).resolves.toBe('meanwhile');
+      await expect(app.encryption.decrypt(await app.encryption.encryptToString('meanwhile'))).resolves.toBe(
+        'meanwhile',
+      );
       expect(app.keys.activeKey.version).toBe(1);
 
       // Restored from a backup: the rotation that waited is made, without a restart.
@@ -322,6 +334,11 @@ describe('the key store going away and coming back', () => {
 });
 
 const REDIS_CLI = ['-h', '127.0.0.1', '-p', '6379'];
+/** Exactly as scripts/test-prerequisites.sh starts it. */
+const REDIS_SERVER_ARGS = [
+  ...['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no'],
+  ...['--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'],
+];
 
 function stopRedis(): void {
   try {
@@ -335,19 +352,20 @@ function stopRedis(): void {
 /** Starts Redis as scripts/test-prerequisites.sh does, unless it answers already, and waits for PING. */
 async function startRedis(): Promise<void> {
   if (!redisAnswers()) {
-    execFileSync(
-      'redis-server',
-      ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no',
-        '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'],
-      { stdio: 'ignore' },
-    );
+    for (const dir of ['/var/lib/redis', '/var/log/redis']) mkdirSync(dir, { recursive: true });
+    execFileSync('redis-server', REDIS_SERVER_ARGS, { stdio: 'ignore' });
   }
   await eventually(() => expect(redisAnswers()).toBe(true), 30_000);
 }
 
 function redisAnswers(): boolean {
   try {
-    return execFileSync('redis-cli', [...REDIS_CLI, 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG';
+    return (
+      execFileSync('redis-cli', [...REDIS_CLI, 'ping'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() === 'PONG'
+    );
   } catch {
     return false;
   }
