@@ -22,7 +22,32 @@ const gunzipAsync = promisify(zlib.gunzip);
 const brotliAsync = promisify(zlib.brotliCompress);
 const unbrotliAsync = promisify(zlib.brotliDecompress);
 
+/** Below this size a full compression attempt is cheap enough that sampling wouldn't pay. */
+const SAMPLING_THRESHOLD = 16 * 1024;
+const SAMPLE_SLICE = 1024;
+/** A sample that shrinks by less than this is taken as incompressible (already compressed, encrypted, random). */
+const SAMPLE_MAX_RATIO = 0.95;
+
+/**
+ * Early abort, as file systems do it: deflate three 1 KiB slices (start, middle, end) at the fastest
+ * level; if they barely shrink, the payload is incompressible and the full attempt — tens of
+ * milliseconds for 1 MiB, thrown away afterwards — is skipped.
+ */
+export function looksCompressible(data: Buffer): boolean {
+  if (data.length < SAMPLING_THRESHOLD) return true;
+  const middle = (data.length >> 1) - (SAMPLE_SLICE >> 1);
+  const sample = Buffer.concat([
+    data.subarray(0, SAMPLE_SLICE),
+    data.subarray(middle, middle + SAMPLE_SLICE),
+    data.subarray(data.length - SAMPLE_SLICE),
+  ]);
+  const deflated = zlib.deflateRawSync(sample, { level: 1 });
+  return deflated.length < sample.length * SAMPLE_MAX_RATIO;
+}
+
+/** Compresses, or returns `data` itself (so no smaller) when a sample shows it won't compress. */
 export async function compress(codec: CompressionCodec, data: Buffer): Promise<Buffer> {
+  if (codec === CompressionCodec.None || !looksCompressible(data)) return data;
   const large = data.length >= ASYNC_THRESHOLD;
   switch (codec) {
     case CompressionCodec.Gzip:
@@ -36,6 +61,7 @@ export async function compress(codec: CompressionCodec, data: Buffer): Promise<B
 
 /** Compression on the calling thread, whatever the size: for worker threads, which may block. */
 export function compressSync(codec: CompressionCodec, data: Buffer): Buffer {
+  if (codec === CompressionCodec.None || !looksCompressible(data)) return data;
   switch (codec) {
     case CompressionCodec.Gzip:
       return zlib.gzipSync(data);

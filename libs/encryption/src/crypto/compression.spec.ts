@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+
+import { compress, compressSync, looksCompressible } from './compression.js';
+import { CompressionCodec } from './envelope.js';
+
+const json = (size: number) =>
+  Buffer.from(JSON.stringify(Array.from({ length: size / 40 }, (_, i) => ({ id: i, name: `customer ${i}` }))).slice(0, size));
+
+describe('compression early abort', () => {
+  it('samples large random payloads and skips compressing them (returns the same buffer)', async () => {
+    const random = randomBytes(1024 * 1024);
+    expect(looksCompressible(random)).toBe(false);
+    expect(await compress(CompressionCodec.Gzip, random)).toBe(random);
+    expect(compressSync(CompressionCodec.Brotli, random)).toBe(random);
+  });
+
+  it('still compresses large compressible payloads', async () => {
+    const text = json(256 * 1024);
+    expect(looksCompressible(text)).toBe(true);
+    const gz = await compress(CompressionCodec.Gzip, text);
+    expect(gz.length).toBeLessThan(text.length / 3);
+    expect(gunzipSync(gz).equals(text)).toBe(true);
+  });
+
+  it('always attempts payloads below the sampling threshold', () => {
+    expect(looksCompressible(randomBytes(8 * 1024))).toBe(true);
+  });
+
+  it('attempts a payload whose samples show structure, even when parts of it are random', () => {
+    const mixed = Buffer.concat([json(4096), randomBytes(64 * 1024), json(4096)]);
+    expect(looksCompressible(mixed)).toBe(true);
+  });
+});
