@@ -26,6 +26,10 @@ export interface DemoConfig {
   keyRetentionMaxPreviousKeys?: number;
   /** Where `POST /files` keeps uploads, encrypted. */
   filesDir: string;
+  /** Worker threads for large payloads (`workerPool.size`); the library's default when unset. */
+  workerPoolSize?: number;
+  /** Smallest payload in bytes sent to a worker (`workerPool.threshold`); the library's default when unset. */
+  workerPoolThreshold?: number;
 }
 
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
@@ -56,6 +60,8 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     rotationCheckIntervalMs: optionalNumber(env.ROTATION_CHECK_INTERVAL_MS),
     keyRetentionMaxPreviousKeys: optionalNumber(env.KEY_RETENTION_MAX_PREVIOUS_KEYS),
     filesDir: env.FILES_DIR ?? '.data/files',
+    workerPoolSize: optionalNumber(env.WORKER_POOL_SIZE),
+    workerPoolThreshold: optionalNumber(env.WORKER_POOL_THRESHOLD),
   };
 }
 

@@ -22,5 +22,6 @@ export async function createEncryptionOptions(config: DemoConfig): Promise<Encry
     keyRotationInterval: config.keyRotationInterval,
     keyRetention: config.keyRetentionMaxPreviousKeys === undefined ? undefined : { maxPreviousKeys: config.keyRetentionMaxPreviousKeys },
     scheduledRotation: config.rotationCheckIntervalMs ? { checkIntervalMs: config.rotationCheckIntervalMs } : undefined,
+    workerPool: { size: config.workerPoolSize, threshold: config.workerPoolThreshold },
   };
 }

@@ -42,7 +42,7 @@ export const DEFAULT_ENCRYPTION_OPTIONS = {
   maxEncryptionsPerKey: 2 ** 30,
   unknownKeyReloadIntervalMs: 1_000,
   decryptionFailureBurst: { threshold: 20, windowMs: 10_000 },
-  workerPool: { size: availableParallelism(), threshold: 256 * 1024 },
+  workerPool: { size: availableParallelism(), threshold: 4 * 1024 * 1024 },
 } as const satisfies EncryptionModuleOptions;
 
 /**

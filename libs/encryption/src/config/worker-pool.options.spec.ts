@@ -6,9 +6,9 @@ import { EncryptionConfigError } from '../errors/encryption.errors.js';
 import { resolveEncryptionOptions } from './resolve-encryption-options.js';
 
 describe('workerPool options', () => {
-  it('defaults to one thread per core and a 256 KiB threshold', () => {
-    expect(resolveEncryptionOptions().workerPool).toEqual({ size: availableParallelism(), threshold: 262_144 });
-    expect(resolveEncryptionOptions({ workerPool: { size: 0 } }).workerPool).toEqual({ size: 0, threshold: 262_144 });
+  it('defaults to one thread per core and a 4 MiB threshold', () => {
+    expect(resolveEncryptionOptions().workerPool).toEqual({ size: availableParallelism(), threshold: 4_194_304 });
+    expect(resolveEncryptionOptions({ workerPool: { size: 0 } }).workerPool).toEqual({ size: 0, threshold: 4_194_304 });
     expect(resolveEncryptionOptions({ workerPool: { threshold: 1024 } }).workerPool).toEqual({ size: availableParallelism(), threshold: 1024 });
   });
 

@@ -69,8 +69,11 @@ export interface WorkerPoolOptions {
   /** Worker threads; 0 keeps every operation on the calling thread. 0 to 64. @default os.availableParallelism() */
   size?: number;
   /**
-   * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total). Below it
-   * the hand-off costs more than it saves. 1024 to 2^30. @default 262144 (256 KiB)
+   * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total, which is
+   * then split over every thread). Sealing 1 MiB with AES-256-GCM holds the event loop for about a
+   * millisecond, less than the hand-off to a thread and the copies it needs cost in throughput
+   * (docs/BENCHMARKS.md); from a few MiB the pause becomes worth avoiding. 1024 to 2^30.
+   * @default 4194304 (4 MiB)
    */
   threshold?: number;
 }
@@ -153,7 +156,7 @@ export interface EncryptionModuleOptions {
   scheduledRotation?: ScheduledRotationOptions;
   /** Time source for key creation times and ages. @default the system clock (`Date.now()`) */
   clock?: EncryptionClock;
-  /** Worker threads for large payloads. @default `{ size: os.availableParallelism(), threshold: 262144 }` */
+  /** Worker threads for large payloads. @default `{ size: os.availableParallelism(), threshold: 4194304 }` */
   workerPool?: WorkerPoolOptions;
 }
 

@@ -88,8 +88,15 @@ export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], co
 /** A worker's side of a seal job: unpack, compress, seal, pack the envelopes into one buffer. */
 export function runSealJob(job: SealJob): PackedEnvelopes {
   const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
-  const { data, lengths } = pack(sealAll(job, bytes, codecs));
-  return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+  const envelopes = sealAll(job, bytes, codecs);
+  const sealedLengths = Uint32Array.from(bytes, (item) => item.length);
+  // One large envelope already has a buffer of its own: send it as it is rather than copy it again.
+  const [only] = envelopes;
+  if (envelopes.length === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) {
+    return { data: only, lengths: Uint32Array.of(only.length), sealedLengths };
+  }
+  const { data, lengths } = pack(envelopes);
+  return { data, lengths, sealedLengths };
 }
 
 /** Concatenates into one buffer of its own (transferable without dragging a shared pool along). */
