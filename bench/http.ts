@@ -283,12 +283,13 @@ function checked(variant: Variant, result: Measured): Measured {
   return result;
 }
 
-interface LoadGenerator {
+export interface LoadGenerator {
   run(url: string, connections: number, durationSeconds: number): Promise<LoadResult>;
   stop(): Promise<void>;
 }
 
-async function startLoadGenerator(): Promise<LoadGenerator> {
+/** autocannon in its own process (http-load.ts), so it never shares the measured server's event loop. */
+export async function startLoadGenerator(): Promise<LoadGenerator> {
   const child: ChildProcess = fork(fileURLToPath(new URL('./http-load.js', import.meta.url)), [], {
     execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

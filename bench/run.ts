@@ -7,19 +7,22 @@ import { httpSuite } from './http.js';
 import type { SuiteReport } from './report.js';
 import { renderConsoleTable, renderMarkdown } from './report.js';
 import type { Suite } from './suite.js';
+import { batchSuite } from './suites/batch.suite.js';
+import { eventLoopSuite } from './suites/event-loop.suite.js';
 import { keyRingSuite } from './suites/key-ring.suite.js';
+import { peersSuite } from './suites/peers.suite.js';
 import { roundTripSuite } from './suites/round-trip.suite.js';
 
 /**
  * `npm run bench`: runs every suite and writes docs/BENCHMARKS.md.
- * `--only <id>[,<id>]` runs some suites (and then writes nothing unless `--write` is given);
+ * `--only <id>[,<id>]` (or `--suite <id>`) runs some suites (and then writes nothing unless `--write` is given);
  * BENCH_ROUNDS, BENCH_ROUND_MS and BENCH_WARMUP_MS change the method.
  */
-const SUITES: Suite[] = [roundTripSuite, keyRingSuite, httpSuite];
+const SUITES: Suite[] = [roundTripSuite, keyRingSuite, httpSuite, peersSuite, batchSuite, eventLoopSuite];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const only = valueOf(args, '--only')?.split(',');
+  const only = (valueOf(args, '--only') ?? valueOf(args, '--suite'))?.split(',');
   const suites = only ? SUITES.filter((suite) => only.includes(suite.id)) : SUITES;
   if (suites.length === 0) throw new Error(`No suite matches ${only?.join(',')}; known: ${SUITES.map((s) => s.id).join(', ')}`);
   const options: MeasureOptions = {
@@ -47,6 +50,10 @@ async function main(): Promise<void> {
     mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
     writeFileSync(file, renderMarkdown(environment, options, reports));
     console.log(`\nWrote ${file}`);
+    for (const extra of reports.flatMap((report) => report.result.files ?? [])) {
+      writeFileSync(join(REPO_ROOT, extra.path), extra.content);
+      console.log(`Wrote ${join(REPO_ROOT, extra.path)}`);
+    }
   }
 }
 

@@ -25,6 +25,8 @@ export interface SuiteResult {
   targets: TargetCheck[];
   /** Markdown paragraphs shown below the tables: interpretation. */
   notes?: string[];
+  /** Files written beside docs/BENCHMARKS.md (path relative to the repository root), e.g. a chart. */
+  files?: { path: string; content: string }[];
 }
 
 export interface Table {

@@ -1,0 +1,149 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+
+import type { EncryptionService } from 'nestjs-encryption';
+
+import { createEncryptionApp } from '../encryption-app.js';
+import type { EncryptionApp } from '../encryption-app.js';
+import type { Contender, MeasureOptions } from '../harness.js';
+import { measure } from '../harness.js';
+import { benchmarkPayloads } from '../payloads.js';
+import type { Suite, TargetCheck } from '../suite.js';
+import { formatOps, formatRatio, formatSpread, target } from '../suite.js';
+
+const SMALL_ITEMS = 10_000;
+const LARGE_ITEMS = 64;
+const MiB = 1024 * 1024;
+
+/**
+ * `encryptMany()` / `decryptMany()` against a loop of `await encrypt()` / `await decrypt()` over the
+ * same values, and 64 payloads of 1 MiB through the worker pool against a single-threaded loop of
+ * bare node:crypto.
+ */
+export const batchSuite: Suite = {
+  id: 'batch',
+  title: 'Batches: encryptMany / decryptMany, and 64 x 1 MiB across every core',
+  async run({ measure: base, log }) {
+    // One operation is a whole batch (tens to hundreds of milliseconds): longer rounds, fewer of them.
+    const options: MeasureOptions = { rounds: Math.min(base.rounds, 6), roundMs: Math.max(base.roundMs, 600), warmupMs: Math.max(base.warmupMs, 600) };
+    const apps: EncryptionApp[] = [];
+    const boot = async (options: Parameters<typeof createEncryptionApp>[0]) => {
+      const app = await createEncryptionApp(options);
+      apps.push(app);
+      return app.service;
+    };
+    const targets: TargetCheck[] = [];
+    const rows: string[][] = [];
+    const cores = availableParallelism();
+    try {
+      const json = benchmarkPayloads().find((payload) => payload.name === '1 KiB JSON')!.value as { customer: { id: number } };
+      // Distinct documents of about 1 KiB each (the customer id varies).
+      const values = Array.from({ length: SMALL_ITEMS }, (_, i) => ({ ...json, customer: { ...json.customer, id: 10_000 + i } }));
+      for (const [label, service] of [
+        ['default config', await boot({})],
+        ['`enableCompression: false`', await boot({ enableCompression: false })],
+      ] as const) {
+        log(`batch: ${SMALL_ITEMS} x 1 KiB JSON, ${label}`);
+        const ciphertexts = await service.encryptMany(values, { failFast: true });
+        const contenders: Contender[] = [
+          { name: 'loop of `await encrypt()`', run: () => loop(values, (value) => service.encrypt(value)) },
+          { name: '`encryptMany()`', run: () => service.encryptMany(values, { failFast: true }) },
+          { name: 'loop of `await decrypt()`', run: () => loop(ciphertexts, (ciphertext) => service.decrypt(ciphertext)) },
+          { name: '`decryptMany()`', run: () => service.decryptMany(ciphertexts, { failFast: true }) },
+        ];
+        await check(service, values, ciphertexts);
+        const measured = await measure(contenders, options);
+        measured.results.forEach((result, index) => {
+          const baseline = index - (index % 2);
+          rows.push([
+            index === 0 ? `${SMALL_ITEMS.toLocaleString('en-US')} x 1 KiB JSON, ${label}` : '',
+            result.name,
+            formatOps(result.opsPerSec * SMALL_ITEMS),
+            formatSpread(result.spread('wall')),
+            index % 2 ? formatRatio(measured.ratio(index, baseline, 'wall')) : '1.00',
+            index % 2 ? formatRatio(measured.ratio(index, baseline, 'cpu')) : '1.00',
+          ]);
+        });
+        targets.push(target(`encryptMany of ${SMALL_ITEMS.toLocaleString('en-US')} x 1 KiB, ${label}: vs a loop of encrypt (wall clock)`, measured.ratio(1, 0, 'wall'), 1.3));
+      }
+
+      log(`batch: ${LARGE_ITEMS} x 1 MiB`);
+      const large = Array.from({ length: LARGE_ITEMS }, () => randomBytes(MiB));
+      const key = randomBytes(32);
+      const pooled = await boot({ enableCompression: false });
+      const onOneThread = await boot({ enableCompression: false, workerPool: { size: 0 } });
+      const defaults = await boot({});
+      const largeContenders: Contender[] = [
+        {
+          name: 'loop of bare node:crypto AES-256-GCM encryptions (one thread)',
+          run: () => {
+            for (const payload of large) {
+              const cipher = createCipheriv('aes-256-gcm', key, randomBytes(12));
+              cipher.update(payload);
+              cipher.final();
+              cipher.getAuthTag();
+            }
+          },
+        },
+        { name: `\`encryptMany()\`, worker pool (${cores} threads), \`enableCompression: false\``, run: () => pooled.encryptMany(large, { failFast: true }) },
+        { name: '`encryptMany()`, `workerPool: { size: 0 }`, `enableCompression: false`', run: () => onOneThread.encryptMany(large, { failFast: true }) },
+        { name: '`encryptMany()`, default config (gzip attempted on every payload)', run: () => defaults.encryptMany(large, { failFast: true }) },
+      ];
+      const cpuPerWall = await coresUsed(() => pooled.encryptMany(large, { failFast: true }));
+      const measured = await measure(largeContenders, { ...options, rounds: Math.min(options.rounds, 5) });
+      measured.results.forEach((result, index) => {
+        rows.push([
+          index === 0 ? `${LARGE_ITEMS} x 1 MiB random bytes` : '',
+          result.name,
+          formatOps(result.opsPerSec * LARGE_ITEMS),
+          formatSpread(result.spread('wall')),
+          formatRatio(index === 0 ? 1 : measured.ratio(index, 0, 'wall')),
+          formatRatio(index === 0 ? 1 : measured.ratio(index, 0, 'cpu')),
+        ]);
+      });
+      targets.push(
+        target(
+          `encryptMany of ${LARGE_ITEMS} x 1 MiB on ${cores} cores (worker pool): vs a one-thread loop of bare node:crypto (wall clock)`,
+          measured.ratio(1, 0, 'wall'),
+          1.6,
+        ),
+      );
+      return {
+        description: [
+          `One operation is a whole batch; the table shows items per second. The ${SMALL_ITEMS.toLocaleString('en-US')} values ` +
+            'are distinct JSON documents of about 1 KiB (the 1 KiB JSON payload with a different customer id each). ' +
+            'The loop awaits each call in turn, as an application would without a batch API. Ratios are against the ' +
+            "row above (the loop) for the small items and against the bare loop for the large ones, by the wall clock and by this process's " +
+            'CPU time (all threads). Parallel speed-ups only show on the wall clock: CPU time counts every thread.',
+          `${LARGE_ITEMS} payloads of 1 MiB: the baseline is bare AES-256-GCM encryption (no format) in a plain loop on the ` +
+            `main thread. \`encryptMany()\` sends them to the worker pool (one task per payload, ${cores} threads by default) ` +
+            `and waits for all of them. While the pooled batch ran, the process used ${cpuPerWall.toFixed(2)} cores on ` +
+            `average (CPU time / wall time, all threads) on this ${cores}-core machine.`,
+        ],
+        tables: [{ headers: ['Batch', 'Contender', 'items/s', 'spread', 'vs baseline (wall)', 'vs baseline (CPU)'], rows }],
+        targets,
+      };
+    } finally {
+      for (const app of apps) await app.app.close();
+    }
+  },
+};
+
+async function loop<T>(items: readonly T[], call: (item: T) => Promise<unknown>): Promise<void> {
+  for (const item of items) await call(item);
+}
+
+async function check(service: EncryptionService, values: readonly object[], ciphertexts: readonly Buffer[]): Promise<void> {
+  const decrypted = await service.decryptMany(ciphertexts, { failFast: true });
+  if (JSON.stringify(decrypted) !== JSON.stringify(values)) throw new Error('encryptMany/decryptMany did not round-trip');
+}
+
+/** CPU time (all threads) divided by wall time over a few runs: how many cores the work kept busy. */
+async function coresUsed(run: () => Promise<unknown>): Promise<number> {
+  await run();
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < 5; i++) await run();
+  const used = process.cpuUsage(cpu);
+  return ((used.user + used.system) * 1000) / Number(process.hrtime.bigint() - start);
+}
