@@ -72,8 +72,6 @@ export type AuditAction =
   | 'decryption-failures-burst'
   | 'key-pair-created'
   | 'key-pair-activated'
-  | 'key-pair-decrypt-only'
-  | 'key-pair-retired'
   | 'fernet-keys-exported';
 
 /**
