@@ -2,14 +2,14 @@ import 'reflect-metadata';
 
 import { randomBytes } from 'node:crypto';
 
-import request from 'supertest';
-import type { Response } from 'supertest';
-import { EncryptionModule, EncryptionService } from 'nestjs-encryption';
-import type { EncryptionEvent } from 'nestjs-encryption';
 import { Test } from '@nestjs/testing';
+import type { EncryptionEvent } from 'nestjs-encryption';
+import { EncryptionModule, EncryptionService } from 'nestjs-encryption';
+import type { Response } from 'supertest';
+import request from 'supertest';
 
-import { createFieldEncryptionApp } from './fixtures/field-encryption/create-field-encryption-app.js';
 import type { FieldEncryptionApp, HttpAdapterName } from './fixtures/field-encryption/create-field-encryption-app.js';
+import { createFieldEncryptionApp } from './fixtures/field-encryption/create-field-encryption-app.js';
 import { UsersController } from './fixtures/field-encryption/field-encryption.controllers.js';
 import { UserEntity } from './fixtures/field-encryption/field-encryption.models.js';
 

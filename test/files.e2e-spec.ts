@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 
 import request from 'supertest';
 
-import { buildDemoForNode, startDemoProcess } from './support/demo-app.js';
 import type { DemoBuild, DemoProcess } from './support/demo-app.js';
+import { buildDemoForNode, startDemoProcess } from './support/demo-app.js';
 
 /**
  * The demo's encrypted file storage, `POST /files` and `GET /files/:id`, on Express and Fastify. The

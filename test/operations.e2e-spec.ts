@@ -5,20 +5,20 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
-import request from 'supertest';
 import { EncryptionService, KeyManagerService } from 'nestjs-encryption';
 import { EncryptionHealthModule } from 'nestjs-encryption/health';
 import { EncryptionSchedulingModule } from 'nestjs-encryption/scheduling';
+import request from 'supertest';
 
 import { FaultyKeyStore } from './fixtures/operations/faulty-key-store.js';
 import { ManualClock } from './fixtures/operations/manual-clock.js';
-import { buildForNode } from './fixtures/operations/node-build.js';
 import type { NodeBuild } from './fixtures/operations/node-build.js';
-import { createOperationsApp } from './fixtures/operations/operations-app.js';
-import type { HttpAdapterName } from './fixtures/operations/operations-app.js';
-import { startOperationsChild } from './fixtures/operations/operations-child.js';
-import type { OperationsChild } from './fixtures/operations/operations-child.js';
+import { buildForNode } from './fixtures/operations/node-build.js';
 import { HEALTH_CHECK_OPTIONS, HealthController } from './fixtures/operations/operations.controllers.js';
+import type { HttpAdapterName } from './fixtures/operations/operations-app.js';
+import { createOperationsApp } from './fixtures/operations/operations-app.js';
+import type { OperationsChild } from './fixtures/operations/operations-child.js';
+import { startOperationsChild } from './fixtures/operations/operations-child.js';
 import { sampleValue } from './fixtures/operations/prometheus-text.js';
 
 const DAY = 24 * 60 * 60 * 1000;

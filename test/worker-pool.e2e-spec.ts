@@ -3,8 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { buildForNode } from './fixtures/operations/node-build.js';
 import type { NodeBuild } from './fixtures/operations/node-build.js';
+import { buildForNode } from './fixtures/operations/node-build.js';
 
 const run = promisify(execFile);
 

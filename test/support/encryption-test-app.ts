@@ -1,6 +1,6 @@
-import { Test } from '@nestjs/testing';
 import type { TestingModule } from '@nestjs/testing';
-
+import { Test } from '@nestjs/testing';
+import type { EncryptionModuleOptions, ResolvedEncryptionOptions } from 'nestjs-encryption';
 import {
   ENCRYPTION_OPTIONS,
   EncryptionEvents,
@@ -8,7 +8,6 @@ import {
   EncryptionService,
   KeyManagerService,
 } from 'nestjs-encryption';
-import type { EncryptionModuleOptions, ResolvedEncryptionOptions } from 'nestjs-encryption';
 
 /** An initialised `EncryptionModule.forRoot(options)` and its services. */
 export interface EncryptionTestApp {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { EncryptionInputError } from 'nestjs-encryption';
 import type { KeyStore, StoredKeyRing } from 'nestjs-encryption';
+import { EncryptionInputError } from 'nestjs-encryption';
 
 /** Opens a connection to the store for `namespace`; two calls with one namespace share the stored data. */
 export type MakeKeyStore = (namespace: string) => KeyStore | Promise<KeyStore>;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 
-import { Inject, Injectable, Module } from '@nestjs/common';
 import type { ModuleMetadata } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Inject, Injectable, Module } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
+import { Test } from '@nestjs/testing';
 
 import { AES_256_CBC_HMAC_SHA256, AES_256_GCM, CHACHA20_POLY1305 } from './crypto/aead.js';
 import { parseEnvelope } from './crypto/envelope.js';

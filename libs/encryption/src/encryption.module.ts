@@ -3,10 +3,10 @@ import { Module } from '@nestjs/common';
 
 import { resolveEncryptionOptions } from './config/resolve-encryption-options.js';
 import { ENCRYPTION_OPTIONS } from './encryption.constants.js';
-import { EncryptionAuditor } from './encryption-audit.service.js';
-import { EncryptionEvents } from './encryption-events.service.js';
 import { ConfigurableModuleClass, OPTIONS_TYPE, RAW_ENCRYPTION_OPTIONS } from './encryption.module-definition.js';
 import { EncryptionService } from './encryption.service.js';
+import { EncryptionAuditor } from './encryption-audit.service.js';
+import { EncryptionEvents } from './encryption-events.service.js';
 import { FieldEncryptionService } from './field-encryption/field-encryption.service.js';
 import { EncryptionInterceptor } from './interceptors/encryption.interceptor.js';
 import { KeyManagerService } from './key-manager.service.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { parseEnvelope } from './crypto/envelope.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
 import { DecryptionError, EncryptionError, EncryptionInputError, KeyNotFoundError } from './errors/encryption.errors.js';

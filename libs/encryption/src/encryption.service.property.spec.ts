@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { JsonValue } from './crypto/plaintext-codec.js';
 import { DecryptionError, KeyNotFoundError } from './errors/encryption.errors.js';
 import type { EncryptionAlgorithm } from './interfaces/encryption-module-options.interface.js';

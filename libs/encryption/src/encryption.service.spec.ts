@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
-import { createEncryptionTestApp, encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { createEncryptionTestApp, encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { AES_256_CBC_HMAC_SHA256, AES_256_GCM, CHACHA20_POLY1305 } from './crypto/aead.js';
-import { CompressionCodec, parseEnvelope, PayloadType } from './crypto/envelope.js';
 import type { Envelope } from './crypto/envelope.js';
+import { CompressionCodec, parseEnvelope, PayloadType } from './crypto/envelope.js';
 import { unwrapKey } from './crypto/key-wrap.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
 import {

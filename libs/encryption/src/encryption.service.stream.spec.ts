@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream/promises';
 
 import fc from 'fast-check';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { parseStreamHeader, streamHeaderSize } from './crypto/stream-header.js';
 import { DecryptionError, EncryptionInputError, KeyNotFoundError } from './errors/encryption.errors.js';
 import type { EncryptionEvent } from './interfaces/encryption-event.interface.js';

@@ -1,12 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
-
 import type { Transform } from 'node:stream';
 
 import { Injectable } from '@nestjs/common';
 import type { JWK } from 'jose';
 
-import { aeadByName, randomNonce } from './crypto/aead.js';
+import type { BatchStats } from './batch/batch-encryption.js';
+import { BatchEncryption, newStats } from './batch/batch-encryption.js';
 import type { AeadCipher } from './crypto/aead.js';
+import { aeadByName, randomNonce } from './crypto/aead.js';
 import type { ForeignFormat } from './crypto/ciphertext-format.js';
 import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from './crypto/ciphertext-format.js';
 import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
@@ -18,6 +19,8 @@ import type { ManagedKey } from './crypto/key-ring.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
 import { decodePlaintext, encodePlaintext, UnencodableValueError } from './crypto/plaintext-codec.js';
 import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
+import { EncryptionAuditor } from './encryption-audit.service.js';
+import { EncryptionEvents } from './encryption-events.service.js';
 import {
   DecompressionLimitError,
   DecryptionError,
@@ -27,18 +30,14 @@ import {
   KeyRetiredError,
 } from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
-import type { BatchDecryptOptions, BatchEncryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
-import type { DecryptOptions, EncryptOptions } from './interfaces/encryption-call-options.interface.js';
-import type { StreamDecryptOptions, StreamEncryptOptions } from './interfaces/stream-options.interface.js';
-import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
-import { EncryptionAuditor } from './encryption-audit.service.js';
-import { EncryptionEvents } from './encryption-events.service.js';
-import type { EncryptionOperationEvent } from './interfaces/encryption-event.interface.js';
 import { FernetFormat } from './formats/fernet.format.js';
 import { JweFormat } from './formats/jwe.format.js';
+import type { BatchDecryptOptions, BatchEncryptOptions, BatchItemResult } from './interfaces/batch-options.interface.js';
+import type { DecryptOptions, EncryptOptions } from './interfaces/encryption-call-options.interface.js';
+import type { EncryptionOperationEvent } from './interfaces/encryption-event.interface.js';
+import type { ResolvedEncryptionOptions } from './interfaces/encryption-module-options.interface.js';
+import type { StreamDecryptOptions, StreamEncryptOptions } from './interfaces/stream-options.interface.js';
 import { KeyManagerService } from './key-manager.service.js';
-import type { BatchStats } from './batch/batch-encryption.js';
-import { BatchEncryption, newStats } from './batch/batch-encryption.js';
 import { CryptoWorkerPool } from './parallel/crypto-worker-pool.js';
 import { StreamEncryption } from './streaming/stream-encryption.js';
 

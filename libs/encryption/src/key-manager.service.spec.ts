@@ -12,13 +12,15 @@ import { inspect } from 'node:util';
 import { Test } from '@nestjs/testing';
 import { calculateJwkThumbprint } from 'jose';
 
-import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { AEAD_CIPHERS } from './crypto/aead.js';
 import { fromBase64, toBase64 } from './crypto/base64.js';
 import { DataKey } from './crypto/data-key.js';
 import { parseEnvelope } from './crypto/envelope.js';
 import { unwrapKey, wrapKey } from './crypto/key-wrap.js';
+import { EncryptionModule } from './encryption.module.js';
+import { EncryptionService } from './encryption.service.js';
 import {
   DecryptionError,
   EncryptionConfigError,
@@ -27,8 +29,6 @@ import {
   KeyRetiredError,
 } from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
-import { EncryptionModule } from './encryption.module.js';
-import { EncryptionService } from './encryption.service.js';
 import type { KeyMetadata } from './interfaces/key-metadata.interface.js';
 import type { StoredKey, StoredKeyRing } from './interfaces/key-store.interface.js';
 import { KeyManagerService } from './key-manager.service.js';

@@ -3,8 +3,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 
-import { DEMO_CONFIG } from '../config/demo.config.js';
 import type { DemoConfig } from '../config/demo.config.js';
+import { DEMO_CONFIG } from '../config/demo.config.js';
 
 /** Admin endpoints need `Authorization: Bearer <DEMO_ADMIN_TOKEN>`. */
 @Injectable()

@@ -8,7 +8,8 @@ import { createKeyStore } from './key-store.factory.js';
 /** Options for `EncryptionModule.forRootAsync`, from the demo's configuration. */
 export async function createEncryptionOptions(config: DemoConfig): Promise<EncryptionModuleOptions> {
   const logger = new Logger('DemoConfig');
-  let { masterKey, masterKeyPassphrase } = config;
+  const { masterKeyPassphrase } = config;
+  let { masterKey } = config;
   if (!masterKey && !masterKeyPassphrase && config.keyStore !== 'memory') {
     if (config.production) {
       throw new Error('NODE_ENV=production needs MASTER_KEY (32 bytes, base64) or MASTER_KEY_PASSPHRASE');

@@ -1,5 +1,4 @@
 import { Body, Controller, Get, NotFoundException, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
-
 import { EncryptedBody } from 'nestjs-encryption';
 
 import { AdminTokenGuard } from '../admin/admin-token.guard.js';

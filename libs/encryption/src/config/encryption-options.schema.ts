@@ -1,16 +1,16 @@
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
-  IsNotEmpty,
-  IsString,
-  MaxLength,
-  MinLength,
   IsIn,
   IsInt,
+  IsNotEmpty,
   IsOptional,
   IsPositive,
+  IsString,
   Max,
+  MaxLength,
   Min,
+  MinLength,
   ValidateNested,
 } from 'class-validator';
 

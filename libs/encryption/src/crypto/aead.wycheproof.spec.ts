@@ -1,8 +1,8 @@
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 
 import { hex, loadVectors } from '../../../../test/support/vectors.js';
-import { AES_256_CBC_HMAC_SHA256, AES_256_GCM, CHACHA20_POLY1305 } from './aead.js';
 import type { AeadCipher } from './aead.js';
+import { AES_256_CBC_HMAC_SHA256, AES_256_GCM, CHACHA20_POLY1305 } from './aead.js';
 
 interface AeadTest {
   tcId: number;

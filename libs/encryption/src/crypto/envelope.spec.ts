@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 
 import fc from 'fast-check';
 
-import { AEAD_CIPHERS, AES_256_CBC_HMAC_SHA256, AES_256_GCM } from './aead.js';
 import type { AeadCipher } from './aead.js';
+import { AEAD_CIPHERS, AES_256_CBC_HMAC_SHA256, AES_256_GCM } from './aead.js';
 import { COMMITMENT_SIZE } from './data-key.js';
+import type { EnvelopeHeader } from './envelope.js';
 import {
   CompressionCodec,
   FORMAT_VERSION,
@@ -13,7 +14,6 @@ import {
   serializeEnvelope,
   serializeHeader,
 } from './envelope.js';
-import type { EnvelopeHeader } from './envelope.js';
 
 function header(overrides: Partial<EnvelopeHeader> = {}): EnvelopeHeader {
   const cipher = overrides.cipher ?? AES_256_GCM;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-import { deriveKeyFromPassword } from './password-key-derivation.js';
 import { unwrapKey, wrapKey } from './key-wrap.js';
+import { deriveKeyFromPassword } from './password-key-derivation.js';
 
 export const MASTER_KEY_SIZE = 32;
 const CHECK_ID = '__master-key-check__';

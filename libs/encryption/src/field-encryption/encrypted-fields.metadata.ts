@@ -4,6 +4,7 @@ import { ENCRYPTED_FIELDS_METADATA } from '../encryption.constants.js';
 import type { EncryptedFieldOptions } from '../interfaces/encrypted-field-options.interface.js';
 
 /** A class (abstract ones too), as metadata sees it. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- Reflect metadata targets are any constructor, abstract ones included
 export type ClassRef = Function;
 
 const NO_FIELDS: ReadonlyMap<string, EncryptedFieldOptions> = new Map();

@@ -3,8 +3,8 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import fc from 'fast-check';
 
-import { encryptionTestApps } from '../../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../../test/support/encryption-test-app.js';
+import { encryptionTestApps } from '../../../../test/support/encryption-test-app.js';
 import { CompressionCodec, parseEnvelope } from '../crypto/envelope.js';
 import type { JsonValue } from '../crypto/plaintext-codec.js';
 import { Encrypted } from '../decorators/encrypted.decorator.js';

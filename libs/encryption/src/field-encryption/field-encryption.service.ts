@@ -1,9 +1,9 @@
 import { Injectable, StreamableFile } from '@nestjs/common';
 
+import type { Plaintext } from '../crypto/plaintext-codec.js';
 import { EncryptionService } from '../encryption.service.js';
 import { DecryptionError, EncryptionInputError } from '../errors/encryption.errors.js';
-import type { Plaintext } from '../crypto/plaintext-codec.js';
-import type { EncryptedFieldOptions, EncryptedBodyOptions } from '../interfaces/encrypted-field-options.interface.js';
+import type { EncryptedBodyOptions,EncryptedFieldOptions } from '../interfaces/encrypted-field-options.interface.js';
 import type { UntypedPayloadAs } from '../interfaces/encryption-call-options.interface.js';
 import { EncryptedFieldError } from './encrypted-field.error.js';
 import type { ClassRef } from './encrypted-fields.metadata.js';

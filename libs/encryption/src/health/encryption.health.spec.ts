@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
-import { Test } from '@nestjs/testing';
 import type { TestingModule } from '@nestjs/testing';
-
-import { DecryptionError, EncryptionModule, EncryptionService, KeyManagerService } from 'nestjs-encryption';
+import { Test } from '@nestjs/testing';
 import type { EncryptionModuleOptions } from 'nestjs-encryption';
+import { DecryptionError, EncryptionModule, EncryptionService, KeyManagerService } from 'nestjs-encryption';
 import { EncryptionHealthIndicator, EncryptionHealthModule } from 'nestjs-encryption/health';
 
 import { CapturingLogger } from '../../../../test/fixtures/operations/capturing-logger.js';

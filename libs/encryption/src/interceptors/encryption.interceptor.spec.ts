@@ -1,18 +1,18 @@
 import 'reflect-metadata';
 
-import { Body, Controller, Post } from '@nestjs/common';
 import type { CallHandler } from '@nestjs/common';
+import { Body, Controller, Post } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom, lastValueFrom, Observable, of, toArray } from 'rxjs';
 
-import { encryptionTestApps } from '../../../../test/support/encryption-test-app.js';
 import type { EncryptionTestApp } from '../../../../test/support/encryption-test-app.js';
-import { EncryptedBody } from '../decorators/encrypted-body.decorator.js';
+import { encryptionTestApps } from '../../../../test/support/encryption-test-app.js';
 import { Encrypted } from '../decorators/encrypted.decorator.js';
+import { EncryptedBody } from '../decorators/encrypted-body.decorator.js';
 import { EncryptionModule } from '../encryption.module.js';
-import { EncryptionError, EncryptionConfigError } from '../errors/encryption.errors.js';
+import { EncryptionConfigError,EncryptionError } from '../errors/encryption.errors.js';
 import { EncryptedFieldException } from '../field-encryption/encrypted-field.exception.js';
 import { FieldEncryptionService } from '../field-encryption/field-encryption.service.js';
 import type { EncryptionEvent } from '../interfaces/encryption-event.interface.js';

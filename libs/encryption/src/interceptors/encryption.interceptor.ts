@@ -10,12 +10,12 @@ import { EncryptionConfigError } from '../errors/encryption.errors.js';
 import { bodyParamTypesOf } from '../field-encryption/body-param-types.js';
 import { EncryptedFieldError } from '../field-encryption/encrypted-field.error.js';
 import { EncryptedFieldException } from '../field-encryption/encrypted-field.exception.js';
+import { FIELD_MESSAGES } from '../field-encryption/field-encryption.messages.js';
 import {
   DEFAULT_MAX_BODY_LENGTH,
   DEFAULT_MAX_FIELD_LENGTH,
   FieldEncryptionService,
 } from '../field-encryption/field-encryption.service.js';
-import { FIELD_MESSAGES } from '../field-encryption/field-encryption.messages.js';
 import type { EncryptedBodyOptions } from '../interfaces/encrypted-field-options.interface.js';
 import type { EncryptionInterceptorOptions } from '../interfaces/encryption-interceptor-options.interface.js';
 

@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 
 import { ENCRYPTION_METRICS } from '../../../../libs/encryption/src/metrics/encryption-metrics.constants.js';
-import type { BootArgs } from '../../../../test/fixtures/operations/operations-app.child.js';
-import { buildForNode } from '../../../../test/fixtures/operations/node-build.js';
 import type { NodeBuild } from '../../../../test/fixtures/operations/node-build.js';
-import { startOperationsChild } from '../../../../test/fixtures/operations/operations-child.js';
+import { buildForNode } from '../../../../test/fixtures/operations/node-build.js';
+import type { BootArgs } from '../../../../test/fixtures/operations/operations-app.child.js';
 import type { OperationsChild } from '../../../../test/fixtures/operations/operations-child.js';
+import { startOperationsChild } from '../../../../test/fixtures/operations/operations-child.js';
 import { parseSamples, sampleValue } from '../../../../test/fixtures/operations/prometheus-text.js';
 
 const M = ENCRYPTION_METRICS;

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
-import { Test } from '@nestjs/testing';
 import type { TestingModule } from '@nestjs/testing';
-
-import { EncryptionModule, EncryptionService, KeyManagerService } from 'nestjs-encryption';
+import { Test } from '@nestjs/testing';
 import type { EncryptionModuleOptions } from 'nestjs-encryption';
+import { EncryptionModule, EncryptionService, KeyManagerService } from 'nestjs-encryption';
 import { EncryptionSchedulingModule, KEY_ROTATION_INTERVAL_NAME, KeyRotationScheduler } from 'nestjs-encryption/scheduling';
 
 import { CapturingLogger } from '../../../../test/fixtures/operations/capturing-logger.js';

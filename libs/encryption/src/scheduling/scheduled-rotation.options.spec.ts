@@ -1,5 +1,5 @@
-import { EncryptionConfigError, resolveEncryptionOptions } from 'nestjs-encryption';
 import type { EncryptionClock, EncryptionModuleOptions } from 'nestjs-encryption';
+import { EncryptionConfigError, resolveEncryptionOptions } from 'nestjs-encryption';
 
 describe('scheduledRotation and clock options', () => {
   it('defaults to enabled, one check a minute, on the system clock', () => {
