@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { decryptStringSync, encryptStringSync, parseKeySync } from '@47ng/cloak';
 import { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
 import Cryptr from 'cryptr';
-import { CompactEncrypt, compactDecrypt } from 'jose';
+import { compactDecrypt,CompactEncrypt } from 'jose';
 import type { EncryptionService } from 'nestjs-encryption';
 
 import type { Payload } from './payloads.js';

@@ -3,8 +3,8 @@ import { availableParallelism } from 'node:os';
 
 import type { EncryptionService } from 'nestjs-encryption';
 
-import { createEncryptionApp } from '../encryption-app.js';
 import type { EncryptionApp } from '../encryption-app.js';
+import { createEncryptionApp } from '../encryption-app.js';
 import type { Contender, MeasureOptions } from '../harness.js';
 import { measure } from '../harness.js';
 import { benchmarkPayloads } from '../payloads.js';
