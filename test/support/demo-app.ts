@@ -1,16 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
 
 import type { DecryptOptions, EncryptOptions, KeyMetadata } from 'nestjs-encryption';
-import ts from 'typescript';
 
-const ROOT = resolve(process.cwd());
-const SOURCES = ['libs/encryption/src', 'apps/demo/src'];
+import { buildForNode } from './node-build.js';
+
 const CHILD = 'test/support/demo-app.child.ts';
-/** Inside the repository's node_modules, so the build resolves the installed packages as the demo does. */
-const CACHE = join(ROOT, 'node_modules/.cache/nestjs-encryption-demo');
 
 /** A transpiled copy of the library, the demo app and its child runner that plain Node runs. */
 export interface DemoBuild {
@@ -18,46 +13,13 @@ export interface DemoBuild {
   remove(): void;
 }
 
-/** Transpiles (no type-check: `npm run lint` does that) to ES modules in a fresh directory. */
+/** The library, the demo app and its child runner, built for plain Node (see `node-build.ts`). */
 export function buildDemoForNode(): DemoBuild {
-  mkdirSync(CACHE, { recursive: true });
-  const outDir = mkdtempSync(join(CACHE, 'build-'));
-  const compilerOptions: ts.CompilerOptions = {
-    module: ts.ModuleKind.ES2022,
-    target: ts.ScriptTarget.ES2022,
-    experimentalDecorators: true,
-    emitDecoratorMetadata: true,
-    esModuleInterop: true,
-    isolatedModules: true,
-  };
-  const files = [...SOURCES.flatMap((dir) => listTs(join(ROOT, dir))), join(ROOT, CHILD)];
-  for (const file of files) {
-    const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file });
-    const target = join(outDir, relative(ROOT, file)).replace(/\.ts$/, '.js');
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, rewriteSelfImports(outputText, dirname(target), outDir));
-  }
-  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
-  return {
-    childPath: join(outDir, CHILD).replace(/\.ts$/, '.js'),
-    remove: () => rmSync(outDir, { recursive: true, force: true }),
-  };
-}
-
-function listTs(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return listTs(path);
-    return /(?<!\.d|\.spec|\.e2e-spec)\.ts$/.test(entry.name) ? [path] : [];
+  const build = buildForNode({
+    sources: ['libs/encryption/src', 'apps/demo/src', CHILD],
+    cacheName: 'nestjs-encryption-demo',
   });
-}
-
-/** `nestjs-encryption[/sub]` becomes the built library source, as Jest's moduleNameMapper does. */
-function rewriteSelfImports(code: string, fromDir: string, outDir: string): string {
-  return code.replace(/(['"])nestjs-encryption(?:\/([a-z-]+))?\1/g, (_, quote: string, sub?: string) => {
-    const path = relative(fromDir, join(outDir, 'libs/encryption/src', sub ?? '', 'index.js'));
-    return `${quote}${path.startsWith('.') ? path : `./${path}`}${quote}`;
-  });
+  return { childPath: build.path(CHILD), remove: build.remove };
 }
 
 export type DecryptResult = { ok: true; value: unknown } | { ok: false; name: string; code?: string };
