@@ -150,6 +150,22 @@ describe('KeyManagerService', () => {
   });
 
   describe('concurrent rotation', () => {
+    test('rotate({ ifActiveKeyId }) rotates away from that key once; later calls naming it join that rotation', async () => {
+      const { keys } = await apps.create();
+      const seen = keys.activeKey.id;
+      const [first, second, third] = await Promise.all([
+        keys.rotate({ ifActiveKeyId: seen }),
+        keys.rotate({ ifActiveKeyId: seen }),
+        keys.rotate({ ifActiveKeyId: seen }),
+      ]);
+      expect(first.version).toBe(2);
+      expect(second.id).toBe(first.id);
+      expect(third.id).toBe(first.id);
+      expect(keys.listKeys().map((key) => key.version)).toEqual([2, 1]);
+      // An unconditional call still rotates.
+      await expect(keys.rotate()).resolves.toMatchObject({ version: 3 });
+    });
+
     test('ciphertexts made before, during and after many concurrent rotations all decrypt', async () => {
       const { keys, encryption } = await apps.create({ keyStore: new SlowKeyStore() });
       const value = (i: number) => ({ i, padding: 'p'.repeat((i % 20) * 100) });

@@ -165,9 +165,14 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
    * rotate at the same moment through a shared store produce exactly one new key, which all adopt.
    * Rejects with `KeyStoreUnavailableError` when the store is down; the rotation is then retried in
    * the background until it succeeds.
+   *
+   * `ifActiveKeyId` makes the rotation conditional, like a compare-and-set: rotate away from that key
+   * only, and when it was already replaced (by another instance, or a call queued earlier) adopt that
+   * rotation instead of adding another key. Without it, a call rotates from whichever key is active
+   * when its turn comes.
    */
-  rotate(): Promise<KeyMetadata> {
-    return this.enqueue(() => this.rotateNow(this.activeKey.id));
+  rotate(options: { ifActiveKeyId?: string } = {}): Promise<KeyMetadata> {
+    return this.enqueue(() => this.rotateNow(options.ifActiveKeyId ?? this.activeKey.id));
   }
 
   /**
