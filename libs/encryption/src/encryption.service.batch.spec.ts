@@ -4,7 +4,13 @@ import type { EncryptionTestApp } from '../../../test/support/encryption-test-ap
 import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { parseEnvelope } from './crypto/envelope.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
-import { DecryptionError, EncryptionError, EncryptionInputError, KeyNotFoundError } from './errors/encryption.errors.js';
+import {
+  DecompressionLimitError,
+  DecryptionError,
+  EncryptionError,
+  EncryptionInputError,
+  KeyNotFoundError,
+} from './errors/encryption.errors.js';
 import { MESSAGES } from './errors/encryption.messages.js';
 import type { BatchItemResult } from './interfaces/batch-options.interface.js';
 import type { EncryptionBatchEvent, EncryptionEvent } from './interfaces/encryption-event.interface.js';
@@ -235,6 +241,19 @@ describe('EncryptionService.encryptMany / decryptMany', () => {
     await expect(app.encryption.encryptMany(['a'], { key: Buffer.alloc(8) })).rejects.toThrow(MESSAGES.INVALID_EXPLICIT_KEY(32));
     await expect(app.encryption.encryptMany([])).resolves.toEqual([]);
     await expect(app.encryption.decryptMany([], { failFast: true })).resolves.toEqual([]);
+  });
+
+  it('bounds decompression per item: an item that would inflate past maxDecompressedSize fails alone', async () => {
+    const small = await apps.create({ maxDecompressedSize: 4000, compressionThreshold: 100 });
+    const [bomb, fine] = await small.encryption.encryptMany(['a'.repeat(50_000), 'b'.repeat(3000)], { failFast: true });
+    const results = await small.encryption.decryptMany([bomb, fine, bomb.toString('base64url')]);
+    expect(errorAt(results, 0)).toBeInstanceOf(DecompressionLimitError);
+    expect(errorAt(results, 0).message).toBe(MESSAGES.DECOMPRESSION_LIMIT(4000));
+    expect(errorAt(results, 2)).toBeInstanceOf(DecompressionLimitError);
+    expect(values([results[1]])).toEqual(['b'.repeat(3000)]);
+    // decompress: false hands the compressed bytes back instead.
+    const raw = await small.encryption.decryptMany([bomb], { decompress: false, failFast: true });
+    expect(Buffer.isBuffer(raw[0]) && (raw[0] as Buffer).length < 1000).toBe(true);
   });
 
   it('round-trips a large batch of 10,000 values', async () => {

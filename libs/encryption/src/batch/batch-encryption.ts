@@ -2,7 +2,14 @@ import { randomFillSync, timingSafeEqual } from 'node:crypto';
 
 import type { AeadCipher } from '../crypto/aead.js';
 import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from '../crypto/ciphertext-format.js';
-import { ASYNC_COMPRESSION_THRESHOLD, compress, decompress, DecompressionLimitExceeded } from '../crypto/compression.js';
+import {
+  ASYNC_COMPRESSION_THRESHOLD,
+  compress,
+  decompress,
+  decompressesInline,
+  DecompressionLimitExceeded,
+  decompressSync,
+} from '../crypto/compression.js';
 import { DataKey, explicitKeyId } from '../crypto/data-key.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { CompressionCodec, parseEnvelope, serializeHeader } from '../crypto/envelope.js';
@@ -365,18 +372,27 @@ export class BatchEncryption {
     }
     if (options.decompress === false) return plaintext;
     const limit = this.c.options.maxDecompressedSize;
-    return decompress(envelope.codec, plaintext, limit).then(
-      (decompressed) => {
-        stats.plaintextBytes += decompressed.length;
-        stats.compressedItems++;
-        stats.compressionRatioSum += plaintext.length / decompressed.length;
-        return decodePlaintext(envelope.payloadType, decompressed);
-      },
-      (error: unknown) => {
-        if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(limit);
-        throw new DecryptionError(undefined, undefined, { cause: error });
-      },
-    );
+    const decoded = (decompressed: Buffer) => {
+      stats.plaintextBytes += decompressed.length;
+      stats.compressedItems++;
+      stats.compressionRatioSum += plaintext.length / decompressed.length;
+      return decodePlaintext(envelope.payloadType, decompressed);
+    };
+    const failed = (error: unknown): never => {
+      if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(limit);
+      throw new DecryptionError(undefined, undefined, { cause: error });
+    };
+    // Small payloads decompress right here (as decompress() would), without a promise per item.
+    if (decompressesInline(plaintext)) {
+      let decompressed: Buffer;
+      try {
+        decompressed = decompressSync(envelope.codec, plaintext, limit);
+      } catch (error) {
+        return failed(error);
+      }
+      return decoded(decompressed);
+    }
+    return decompress(envelope.codec, plaintext, limit).then(decoded, failed);
   }
 
   private async decryptForeign(format: 'fernet' | 'jwe', input: Buffer | Uint8Array | string, options: DecryptOptions): Promise<Plaintext> {

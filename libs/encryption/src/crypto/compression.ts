@@ -75,6 +75,28 @@ export function compressSync(codec: CompressionCodec, data: Buffer): Buffer {
 /** Thrown when the output would exceed `maxOutputLength`: a decompression bomb or a misconfigured limit. */
 export class DecompressionLimitExceeded extends Error {}
 
+/** Whether `decompress()` would work on the calling thread anyway: then `decompressSync()` saves a promise. */
+export function decompressesInline(data: Buffer): boolean {
+  return data.length < ASYNC_THRESHOLD / 8;
+}
+
+/** `decompress()` on the calling thread, for small payloads (see `decompressesInline`). */
+export function decompressSync(codec: CompressionCodec, data: Buffer, maxOutputLength: number): Buffer {
+  try {
+    switch (codec) {
+      case CompressionCodec.Gzip:
+        return zlib.gunzipSync(data, { maxOutputLength });
+      case CompressionCodec.Brotli:
+        return zlib.brotliDecompressSync(data, { maxOutputLength });
+      default:
+        return data;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DecompressionLimitExceeded();
+    throw error;
+  }
+}
+
 /** Decompresses with a hard cap on output size, so even a valid ciphertext can't exhaust memory. */
 export async function decompress(codec: CompressionCodec, data: Buffer, maxOutputLength: number): Promise<Buffer> {
   const options = { maxOutputLength };
