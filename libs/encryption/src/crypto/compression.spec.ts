@@ -32,3 +32,12 @@ describe('compression early abort', () => {
     expect(looksCompressible(mixed)).toBe(true);
   });
 });
+
+describe('gzip window sized to the payload', () => {
+  it.each([1, 100, 1024, 5000, 70_000, 300_000])('%i bytes round-trip through a standard gunzip', async (size) => {
+    const text = Buffer.from('abc123'.repeat(Math.ceil(size / 6)).slice(0, size));
+    const gz = await compress(CompressionCodec.Gzip, text);
+    expect(gunzipSync(gz).equals(text)).toBe(true);
+    expect(compressSync(CompressionCodec.Gzip, text).equals(gz)).toBe(true);
+  });
+});

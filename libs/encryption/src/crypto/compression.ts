@@ -17,6 +17,16 @@ export const ASYNC_COMPRESSION_THRESHOLD = ASYNC_THRESHOLD;
 // Brotli's default quality (11) is far too slow for a request path; 5 compresses about as well as gzip -6.
 const BROTLI_OPTIONS: zlib.BrotliOptions = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
 
+/**
+ * gzip's window sized to the payload (9 to 15 bits) and a smaller hash table: for small payloads most
+ * of gzip's cost is setting up its default 256 KiB of state, and a window larger than the input
+ * can't find more matches. Any gunzip reads the result (its 32 KiB window covers smaller ones).
+ */
+function gzipOptions(length: number): zlib.ZlibOptions {
+  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(length + 262))));
+  return { windowBits, memLevel: windowBits < 15 ? 6 : 8 };
+}
+
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
 const brotliAsync = promisify(zlib.brotliCompress);
@@ -51,7 +61,7 @@ export async function compress(codec: CompressionCodec, data: Buffer): Promise<B
   const large = data.length >= ASYNC_THRESHOLD;
   switch (codec) {
     case CompressionCodec.Gzip:
-      return large ? gzipAsync(data) : zlib.gzipSync(data);
+      return large ? gzipAsync(data, gzipOptions(data.length)) : zlib.gzipSync(data, gzipOptions(data.length));
     case CompressionCodec.Brotli:
       return large ? brotliAsync(data, BROTLI_OPTIONS) : zlib.brotliCompressSync(data, BROTLI_OPTIONS);
     default:
@@ -64,7 +74,7 @@ export function compressSync(codec: CompressionCodec, data: Buffer): Buffer {
   if (codec === CompressionCodec.None || !looksCompressible(data)) return data;
   switch (codec) {
     case CompressionCodec.Gzip:
-      return zlib.gzipSync(data);
+      return zlib.gzipSync(data, gzipOptions(data.length));
     case CompressionCodec.Brotli:
       return zlib.brotliCompressSync(data, BROTLI_OPTIONS);
     default:
