@@ -6,7 +6,7 @@ import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import type { TestingModule } from '@nestjs/testing';
 import { Test } from '@nestjs/testing';
 import type { EncryptionModuleOptions } from 'nestjs-encryption';
-import { DecryptionError, EncryptionModule, EncryptionService, KeyManagerService } from 'nestjs-encryption';
+import { DecryptionError, EncryptionModule, EncryptionService, InMemoryKeyStore, KeyManagerService } from 'nestjs-encryption';
 import { EncryptionHealthIndicator, EncryptionHealthModule } from 'nestjs-encryption/health';
 
 import { CapturingLogger } from '../../../../test/fixtures/operations/capturing-logger.js';
@@ -202,6 +202,24 @@ describe('EncryptionHealthIndicator', () => {
     store.unreachable = true;
     const { reason } = (await failure(check(DAY))).error.encryption;
     expect(reason).toMatch(/^The active key is \d+ ms old, .*; The key store is unreachable$/);
+  });
+
+  it('reports instances sharing the store that hold another ring revision (details only, still up)', async () => {
+    const store = new InMemoryKeyStore();
+    const { indicator, keys } = await boot({ keyStore: store as unknown as FaultyKeyStore });
+    await keys.rotate();
+    // Another instance that still holds revision 1 after this one moved on.
+    await store.heartbeat({ instanceId: 'lagging-instance', revision: 1, at: new Date().toISOString() }, 60_000);
+    const result = await indicator.isHealthy('encryption');
+    expect(result.encryption).toMatchObject({
+      status: 'up',
+      ringRevision: keys.revision,
+      liveInstances: 2,
+      disagreeingInstances: [{ instanceId: 'lagging-instance', revision: 1 }],
+    });
+    // Once it catches up, nobody disagrees.
+    await store.heartbeat({ instanceId: 'lagging-instance', revision: keys.revision, at: new Date().toISOString() }, 60_000);
+    expect((await indicator.isHealthy('encryption')).encryption).toMatchObject({ disagreeingInstances: [] });
   });
 
   it('is down before the key ring is loaded', async () => {

@@ -69,14 +69,42 @@ export class EncryptionHealthIndicator {
       rotationDue: ageMs >= intervalMs,
     };
 
-    const [selfTestProblem, storeProblem] = await Promise.all([this.selfTest(), this.checkStore(storeTimeoutMs)]);
+    const [selfTestProblem, storeProblem, fleet] = await Promise.all([
+      this.selfTest(),
+      this.checkStore(storeTimeoutMs),
+      this.fleet(storeTimeoutMs),
+    ]);
     const problems = [
       selfTestProblem,
       ageMs > intervalMs + gracePeriodMs ? REASONS.KEY_STALE(ageMs, intervalMs, gracePeriodMs) : undefined,
       storeProblem,
     ].filter((problem) => problem !== undefined);
 
-    return problems.length ? indicator.down({ ...details, reason: problems.join('; ') }) : indicator.up(details);
+    const all = { ...details, ...fleet };
+    return problems.length ? indicator.down({ ...all, reason: problems.join('; ') }) : indicator.up(all);
+  }
+
+  /**
+   * Instances sharing the store that hold another ring revision than this one. Briefly normal during
+   * a rotation; lasting disagreement means an instance can't load the store's keys. Reported, not down.
+   */
+  private async fleet(timeoutMs: number): Promise<Record<string, unknown>> {
+    if (!this.options.keyStore.instances) return {};
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    try {
+      const status = await Promise.race([this.keyManager.fleetStatus().catch(() => undefined), timeout]);
+      if (!status?.instances) return {};
+      return {
+        ringRevision: status.revision,
+        liveInstances: status.instances.length,
+        disagreeingInstances: status.disagreeing.map(({ instanceId, revision }) => ({ instanceId, revision })),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private defaultGracePeriod(): number {
