@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 
-import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { EncryptionModule, EncryptionService } from 'nestjs-encryption';
+import { NestFactory } from '@nestjs/core';
 import type { EncryptionModuleOptions } from 'nestjs-encryption';
+import { EncryptionModule, EncryptionService } from 'nestjs-encryption';
 
 export interface EncryptionApp {
   app: INestApplicationContext;

@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 
-import { DEFAULT_ENCRYPTION_OPTIONS } from 'nestjs-encryption';
 import type { EncryptionModuleOptions, EncryptionService } from 'nestjs-encryption';
+import { DEFAULT_ENCRYPTION_OPTIONS } from 'nestjs-encryption';
 
 import type { EncryptionApp } from '../encryption-app.js';
 import { createEncryptionApp, envelopeCodec } from '../encryption-app.js';
