@@ -6,7 +6,13 @@ import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import type { TestingModule } from '@nestjs/testing';
 import { Test } from '@nestjs/testing';
 import type { EncryptionModuleOptions } from 'nestjs-encryption';
-import { DecryptionError, EncryptionModule, EncryptionService, InMemoryKeyStore, KeyManagerService } from 'nestjs-encryption';
+import {
+  DecryptionError,
+  EncryptionModule,
+  EncryptionService,
+  InMemoryKeyStore,
+  KeyManagerService,
+} from 'nestjs-encryption';
 import { EncryptionHealthIndicator, EncryptionHealthModule } from 'nestjs-encryption/health';
 
 import { CapturingLogger } from '../../../../test/fixtures/operations/capturing-logger.js';
@@ -30,7 +36,14 @@ describe('EncryptionHealthIndicator', () => {
     const module = await Test.createTestingModule({
       imports: [
         TerminusModule.forRoot({ logger: false }),
-        EncryptionModule.forRoot({ isGlobal: true, clock, keyStore: store, masterKey, keyRotationInterval: INTERVAL, ...options }),
+        EncryptionModule.forRoot({
+          isGlobal: true,
+          clock,
+          keyStore: store,
+          masterKey,
+          keyRotationInterval: INTERVAL,
+          ...options,
+        }),
         EncryptionHealthModule,
       ],
     })
@@ -132,7 +145,9 @@ describe('EncryptionHealthIndicator', () => {
     tenth.clock.advance(INTERVAL + INTERVAL / 10);
     expect((await tenth.check()).status).toBe('ok');
     tenth.clock.advance(1);
-    expect((await failure(tenth.check())).error.encryption.reason).toContain(`plus the ${INTERVAL / 10} ms grace period`);
+    expect((await failure(tenth.check())).error.encryption.reason).toContain(
+      `plus the ${INTERVAL / 10} ms grace period`,
+    );
 
     const checks = await boot({ keyRotationInterval: 1000, scheduledRotation: { checkIntervalMs: 400 } });
     checks.clock.advance(1000 + 800);
@@ -145,7 +160,11 @@ describe('EncryptionHealthIndicator', () => {
     const { store, check } = await boot();
     store.unreachable = true;
     const body = await failure(check());
-    expect(body.error.encryption).toMatchObject({ status: 'down', keyVersion: 1, reason: 'The key store is unreachable' });
+    expect(body.error.encryption).toMatchObject({
+      status: 'down',
+      keyVersion: 1,
+      reason: 'The key store is unreachable',
+    });
     expect(JSON.stringify(body)).not.toContain('ECONNREFUSED');
 
     store.unreachable = false;
@@ -191,7 +210,9 @@ describe('EncryptionHealthIndicator', () => {
       reason: 'The encryption self-test failed (DECRYPTION_FAILED)',
     });
     decrypt.mockResolvedValueOnce('something else');
-    expect((await failure(check())).error.encryption.reason).toBe('The encryption self-test decrypted to different data');
+    expect((await failure(check())).error.encryption.reason).toBe(
+      'The encryption self-test decrypted to different data',
+    );
     decrypt.mockRestore();
     expect((await check()).status).toBe('ok');
   });
@@ -218,7 +239,10 @@ describe('EncryptionHealthIndicator', () => {
       disagreeingInstances: [{ instanceId: 'lagging-instance', revision: 1 }],
     });
     // Once it catches up, nobody disagrees.
-    await store.heartbeat({ instanceId: 'lagging-instance', revision: keys.revision, at: new Date().toISOString() }, 60_000);
+    await store.heartbeat(
+      { instanceId: 'lagging-instance', revision: keys.revision, at: new Date().toISOString() },
+      60_000,
+    );
     expect((await indicator.isHealthy('encryption')).encryption).toMatchObject({ disagreeingInstances: [] });
   });
 

@@ -48,7 +48,10 @@ export class EncryptionHealthIndicator {
 
   async isHealthy<const Key extends string = 'encryption'>(
     key: Key = 'encryption' as Key,
-    { gracePeriodMs = this.defaultGracePeriod(), storeTimeoutMs = DEFAULT_STORE_TIMEOUT_MS }: EncryptionHealthCheckOptions = {},
+    {
+      gracePeriodMs = this.defaultGracePeriod(),
+      storeTimeoutMs = DEFAULT_STORE_TIMEOUT_MS,
+    }: EncryptionHealthCheckOptions = {},
   ): Promise<HealthIndicatorResult<Key>> {
     const indicator = this.healthIndicatorService.check(key);
     let active;
@@ -108,7 +111,10 @@ export class EncryptionHealthIndicator {
   }
 
   private defaultGracePeriod(): number {
-    return Math.max(Math.floor(this.options.keyRotationInterval / 10), 2 * this.options.scheduledRotation.checkIntervalMs);
+    return Math.max(
+      Math.floor(this.options.keyRotationInterval / 10),
+      2 * this.options.scheduledRotation.checkIntervalMs,
+    );
   }
 
   private async selfTest(): Promise<string | undefined> {
