@@ -13,7 +13,7 @@ import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from './crypto/
 import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
 import { DataKey, explicitKeyId } from './crypto/data-key.js';
 import type { Envelope } from './crypto/envelope.js';
-import { CompressionCodec, parseEnvelope, serializeEnvelope, serializeHeader } from './crypto/envelope.js';
+import { CompressionCodec, parseEnvelope, serializeHeader } from './crypto/envelope.js';
 import { ciphertextBytes as toBytes, contextBytes } from './crypto/envelope-input.js';
 import type { ManagedKey } from './crypto/key-ring.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
@@ -163,9 +163,14 @@ export class EncryptionService {
       nonce,
     });
     const aad = context.length ? Buffer.concat([header, context]) : header;
-    const { ciphertext, tag } = cipher.seal(dataKey.cipherKey(cipher), nonce, bytes, aad);
+    // Sealed straight into the envelope: a large ciphertext is written once, not built and then copied.
+    const body = cipher.ciphertextLength(bytes.length) + cipher.tagSize;
+    const envelope = Buffer.allocUnsafe(header.length + body);
+    header.copy(envelope);
+    const written = cipher.sealInto(dataKey.cipherKey(cipher), nonce, bytes, aad, envelope, header.length);
+    // allocUnsafe memory holds old heap bytes: never hand out an envelope that isn't fully written.
+    if (written !== body) throw new Error(`${cipher.name} wrote ${written} bytes, expected ${body}`);
     if (managed) recordUse(managed, 'encryptions');
-    const envelope = serializeEnvelope(header, ciphertext, tag);
     if (stats) {
       stats.plaintextBytes = encoded.bytes.length;
       stats.ciphertextBytes = envelope.length;

@@ -13,6 +13,14 @@ export interface AeadCipher {
   readonly nonceSize: number;
   readonly tagSize: number;
   seal(key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer): { ciphertext: Buffer; tag: Buffer };
+  /** Bytes of ciphertext (without the tag) that `seal` makes of `plaintextLength` bytes. */
+  ciphertextLength(plaintextLength: number): number;
+  /**
+   * `seal`, writing the ciphertext and then the tag into `out` from `offset`, which must leave room for
+   * both. For a caller assembling an envelope: a large ciphertext isn't built apart and then copied.
+   * Returns the bytes written.
+   */
+  sealInto(key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer, out: Buffer, offset: number): number;
   open(key: Buffer, nonce: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Buffer;
 }
 
@@ -45,6 +53,12 @@ function checkSizes(cipher: AeadCipher, key: Buffer, nonce: Buffer, tag?: Buffer
   }
 }
 
+/**
+ * `sealInto` feeds a stream cipher this much at a time: each output is then a small buffer the
+ * allocator recycles, where one output the size of a large payload is fresh memory to fault in.
+ */
+const SEAL_SLICE = 64 * 1024;
+
 function nodeAead(id: number, name: AeadAlgorithmName, nodeName: 'aes-256-gcm' | 'chacha20-poly1305'): AeadCipher {
   const cipher: AeadCipher = {
     id,
@@ -60,6 +74,19 @@ function nodeAead(id: number, name: AeadAlgorithmName, nodeName: 'aes-256-gcm' |
       const head = plaintext.length ? c.update(plaintext) : Buffer.alloc(0);
       const rest = c.final();
       return { ciphertext: rest.length ? Buffer.concat([head, rest]) : head, tag: c.getAuthTag() };
+    },
+    ciphertextLength: (plaintextLength) => plaintextLength,
+    sealInto(key, nonce, plaintext, aad, out, offset) {
+      checkSizes(cipher, key, nonce);
+      const c = createCipheriv(nodeName as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
+      c.setAAD(aad, { plaintextLength: plaintext.length });
+      let at = offset;
+      for (let start = 0; start < plaintext.length; start += SEAL_SLICE) {
+        at += c.update(plaintext.subarray(start, start + SEAL_SLICE)).copy(out, at);
+      }
+      at += c.final().copy(out, at);
+      at += c.getAuthTag().copy(out, at);
+      return at - offset;
     },
     open(key, nonce, ciphertext, tag, aad) {
       checkSizes(cipher, key, nonce, tag);
@@ -103,6 +130,12 @@ export const AES_256_CBC_HMAC_SHA256: AeadCipher = {
     const c = createCipheriv('aes-256-cbc', key.subarray(0, 32), iv); // PKCS#7 padding is Node's default
     const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
     return { ciphertext, tag: cbcHmacTag(key.subarray(32), aad, iv, ciphertext) };
+  },
+  // PKCS#7 always adds 1 to 16 bytes of padding.
+  ciphertextLength: (plaintextLength) => (Math.floor(plaintextLength / 16) + 1) * 16,
+  sealInto(key, iv, plaintext, aad, out, offset) {
+    const { ciphertext, tag } = AES_256_CBC_HMAC_SHA256.seal(key, iv, plaintext, aad);
+    return ciphertext.copy(out, offset) + tag.copy(out, offset + ciphertext.length);
   },
   open(key, iv, ciphertext, tag, aad) {
     checkSizes(AES_256_CBC_HMAC_SHA256, key, iv, tag);
