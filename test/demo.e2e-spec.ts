@@ -592,6 +592,10 @@ describe.each(ADAPTERS)('demo app (%s)', (adapter) => {
         keyAgeMs: expect.any(Number),
         keyRotationIntervalMs: 30 * 24 * 60 * 60 * 1000,
         rotationDue: false,
+        // The store keeps heartbeats: every live instance holds the same ring revision.
+        ringRevision: expect.any(Number),
+        liveInstances: expect.any(Number),
+        disagreeingInstances: [],
       };
       expect(res.body).toEqual({
         status: 'ok',
