@@ -40,7 +40,9 @@ export function describeEnvironment(): Environment {
 
 function packageVersion(name: string): string {
   try {
-    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     return manifest.version;
   } catch {
     return 'not installed';

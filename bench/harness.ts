@@ -48,6 +48,11 @@ export interface Measurement {
   results: ContenderResult[];
   /** Median over rounds of `results[index] / results[baseline]` measured in the same round. */
   ratio(index: number, baseline: number, clock: Clock): number;
+  /**
+   * First and third quartile of the same per-round ratios: the middle half of the rounds. A ratio
+   * whose range straddles a target can't be told apart from it on this machine at this load.
+   */
+  ratioRange(index: number, baseline: number, clock: Clock): [number, number];
 }
 
 /** Aim for batches this long between clock reads, so reading the clocks doesn't skew fast operations. */
@@ -65,10 +70,12 @@ export async function measure(contenders: readonly Contender[], options: Measure
   const rounds: RoundRates[][] = contenders.map(() => []);
   for (let round = 0; round < options.rounds; round++) {
     collectGarbage();
-    const rates = await interleavedRound(contenders, batches, options.roundMs, round);
+    const rates = await interleavedRound(contenders, batches, options.roundMs);
     rates.forEach((rate, index) => rounds[index].push(rate));
     if (process.env.BENCH_VERBOSE) {
-      console.log(`    round ${round + 1} ops/s wall | cpu: ${rates.map((r) => `${Math.round(r.wall)} | ${Math.round(r.cpu)}`).join(', ')}`);
+      console.log(
+        `    round ${round + 1} ops/s wall | cpu: ${rates.map((r) => `${Math.round(r.wall)} | ${Math.round(r.cpu)}`).join(', ')}`,
+      );
     }
   }
 
@@ -86,11 +93,16 @@ export async function measure(contenders: readonly Contender[], options: Measure
       },
     };
   });
+  const ratios = (index: number, baseline: number, clock: Clock) => {
+    const base = series(baseline, clock);
+    return series(index, clock).map((ops, round) => ops / base[round]);
+  };
   return {
     results,
-    ratio: (index, baseline, clock) => {
-      const base = series(baseline, clock);
-      return median(series(index, clock).map((ops, round) => ops / base[round]));
+    ratio: (index, baseline, clock) => median(ratios(index, baseline, clock)),
+    ratioRange: (index, baseline, clock) => {
+      const values = ratios(index, baseline, clock);
+      return [quantile(values, 0.25), quantile(values, 0.75)];
     },
   };
 }
@@ -113,21 +125,22 @@ async function calibrate(contender: Contender, warmupMs: number): Promise<number
 /**
  * One round: the contenders take turns, one batch each, until each has run for `roundMs` of wall
  * time. Taking turns every few milliseconds means a burst of noise from other processes hits all of
- * them alike.
+ * them alike; shuffling the turns means the work one contender leaves behind (garbage to collect,
+ * buffers a worker thread sent back) doesn't always land on the same neighbour.
  */
 async function interleavedRound(
   contenders: readonly Contender[],
   batches: number[],
   roundMs: number,
-  round: number,
 ): Promise<RoundRates[]> {
   const deadline = roundMs * 1e6;
   const calls = contenders.map(() => 0);
   const wall = contenders.map(() => 0);
   const cpu = contenders.map(() => 0);
+  const order = contenders.map((_, index) => index);
   while (wall.some((ns) => ns < deadline)) {
-    for (let k = 0; k < contenders.length; k++) {
-      const index = (k + round) % contenders.length;
+    shuffle(order);
+    for (const index of order) {
       if (wall[index] >= deadline) continue;
       const cpuStart = process.cpuUsage();
       const start = process.hrtime.bigint();
@@ -141,6 +154,14 @@ async function interleavedRound(
   return calls.map((count, index) => ({ wall: (count * 1e9) / wall[index], cpu: (count * 1e9) / cpu[index] }));
 }
 
+/** Fisher-Yates, in place. */
+function shuffle(values: number[]): void {
+  for (let i = values.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [values[i], values[j]] = [values[j], values[i]];
+  }
+}
+
 async function runBatch(run: () => unknown, batch: number): Promise<void> {
   for (let i = 0; i < batch; i++) {
     const result = run();
@@ -149,7 +170,14 @@ async function runBatch(run: () => unknown, batch: number): Promise<void> {
 }
 
 export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+/** Linear interpolation between closest ranks. */
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const position = (sorted.length - 1) * q;
+  const below = Math.floor(position);
+  const above = Math.ceil(position);
+  return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
 }

@@ -14,7 +14,12 @@ export interface Payload {
 }
 
 export function benchmarkPayloads(): Payload[] {
-  return [stringPayload(100), jsonPayload('1 KiB JSON', 1024, 1), jsonPayload('64 KiB JSON', 64 * 1024, 64), bytesPayload(1024 * 1024)];
+  return [
+    stringPayload(100),
+    jsonPayload('1 KiB JSON', 1024, 1),
+    jsonPayload('64 KiB JSON', 64 * 1024, 64),
+    bytesPayload(1024 * 1024),
+  ];
 }
 
 /** The bytes a user would encrypt for this payload with bare `node:crypto`. */
@@ -59,7 +64,18 @@ function jsonPayload(name: string, size: number, records: number): Payload {
 
 const NOTE_TEXT = 'Leave the parcel with the concierge if nobody answers; the side gate code changed last week. ';
 const FIRST = ['Ada', 'Grace', 'Linus', 'Margaret', 'Ken', 'Barbara', 'Dennis', 'Frances', 'Alan', 'Radia'];
-const LAST = ['Lovelace', 'Hopper', 'Torvalds', 'Hamilton', 'Thompson', 'Liskov', 'Ritchie', 'Allen', 'Turing', 'Perlman'];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Torvalds',
+  'Hamilton',
+  'Thompson',
+  'Liskov',
+  'Ritchie',
+  'Allen',
+  'Turing',
+  'Perlman',
+];
 const CITIES = ['Lisbon', 'Utrecht', 'Tallinn', 'Ljubljana', 'Porto', 'Gdansk', 'Leuven', 'Aarhus'];
 const PRODUCTS = ['USB-C cable', 'Desk lamp', 'Notebook A5', 'Mechanical keyboard', 'Monitor arm', 'Webcam', 'Headset'];
 
@@ -96,12 +112,25 @@ function order(random: () => number, index: number): Order {
       id: 10_000 + index,
       name: `${first} ${last}`,
       email: `${first}.${last}@example.com`.toLowerCase(),
-      phone: `+351 9${Math.floor(random() * 1e8).toString().padStart(8, '0')}`,
-      address: { street: `${1 + Math.floor(random() * 200)} Rua das Flores`, postcode: `${1000 + Math.floor(random() * 8999)}-0${Math.floor(random() * 99)}`, city: pick(CITIES), country: 'PT' },
+      phone: `+351 9${Math.floor(random() * 1e8)
+        .toString()
+        .padStart(8, '0')}`,
+      address: {
+        street: `${1 + Math.floor(random() * 200)} Rua das Flores`,
+        postcode: `${1000 + Math.floor(random() * 8999)}-0${Math.floor(random() * 99)}`,
+        city: pick(CITIES),
+        country: 'PT',
+      },
     },
     items,
     totals: { currency: 'EUR', subtotal, shipping, tax, total: Math.round((subtotal + shipping + tax) * 100) / 100 },
-    payment: { method: pick(['card', 'sepa', 'paypal']), last4: Math.floor(random() * 10_000).toString().padStart(4, '0'), authorized: true },
+    payment: {
+      method: pick(['card', 'sepa', 'paypal']),
+      last4: Math.floor(random() * 10_000)
+        .toString()
+        .padStart(4, '0'),
+      authorized: true,
+    },
     tags: ['web', pick(['newsletter', 'returning', 'first-order', 'b2b'])],
     note: '',
   };

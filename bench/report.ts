@@ -28,19 +28,22 @@ export function renderMarkdown(environment: Environment, options: MeasureOptions
       .map(([name, version]) => `${name} ${version}`)
       .join(', ')}`,
     `- Method: each contender is warmed up for ${options.warmupMs} ms, then the contenders of a comparison run in ` +
-      `${options.rounds} interleaved rounds of ${options.roundMs} ms each (order rotating every round), so machine ` +
-      'noise hits all of them. Each batch is timed by the wall clock (*ops/s*, *MB/s*) and by this process\'s CPU ' +
+      `${options.rounds} interleaved rounds of ${options.roundMs} ms each, taking turns in shuffled order every few ` +
+      "milliseconds, so machine noise hits all of them. Each batch is timed by the wall clock (*ops/s*, *MB/s*) and by this process's CPU " +
       'time, all threads included (*ops/CPU-s*): when other processes compete for the cores, the wall clock also counts ' +
       'time spent waiting for a core, so targets are judged on the CPU-time ratios and the wall-clock ratios are shown ' +
       'beside them. Rates are medians over rounds; *spread* is half the range of the CPU-time rounds relative to the ' +
-      'median; ratios are the median of the per-round ratios.',
+      'median; ratios are the median of the per-round ratios, with the middle half of the rounds (first to third ' +
+      "quartile) in brackets: a target inside that range is within this run's noise.",
     '',
     '## Targets',
     '',
     '| Target | Measured | Minimum | Met |',
     '| --- | ---: | ---: | :---: |',
     ...reports.flatMap(({ result }) =>
-      result.targets.map((t) => `| ${t.description} | ${t.value.toFixed(2)} | ${t.minimum.toFixed(2)} | ${t.met ? 'yes' : '**no**'} |`),
+      result.targets.map(
+        (t) => `| ${t.description} | ${t.value.toFixed(2)} | ${t.minimum.toFixed(2)} | ${t.met ? 'yes' : '**no**'} |`,
+      ),
     ),
     '',
   ];
@@ -54,7 +57,8 @@ export function renderMarkdown(environment: Environment, options: MeasureOptions
 }
 
 function renderTable(table: Table): string[] {
-  const numeric = table.rows.length > 0 && table.headers.map((_, i) => table.rows.every((row) => /^[±\d.,%-]*$/.test(row[i] ?? '')));
+  const numeric =
+    table.rows.length > 0 && table.headers.map((_, i) => table.rows.every((row) => /^[±\d.,%-]*$/.test(row[i] ?? '')));
   return [
     ...(table.caption ? [`**${table.caption}**`, ''] : []),
     `| ${table.headers.join(' | ')} |`,
@@ -65,7 +69,9 @@ function renderTable(table: Table): string[] {
 
 /** A plain-text rendering for the console. */
 export function renderConsoleTable(table: Table): string {
-  const widths = table.headers.map((header, i) => Math.max(header.length, ...table.rows.map((row) => (row[i] ?? '').length)));
+  const widths = table.headers.map((header, i) =>
+    Math.max(header.length, ...table.rows.map((row) => (row[i] ?? '').length)),
+  );
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ');
   return [line(table.headers), line(widths.map((w) => '-'.repeat(w))), ...table.rows.map(line)].join('\n');
 }

@@ -44,8 +44,14 @@ export const keyRingSuite: Suite = {
       const decrypt = (service: EncryptionService, envelope: Buffer) => () => service.decrypt(envelope);
       const contenders = [
         { name: '1 key, its key', run: decrypt(single, oldKeyEnvelope) },
-        { name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, oldest retained key`, run: decrypt(large, oldKeyEnvelope) },
-        { name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, active key`, run: decrypt(large, activeKeyEnvelope) },
+        {
+          name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, oldest retained key`,
+          run: decrypt(large, oldKeyEnvelope),
+        },
+        {
+          name: `${(RETAINED_KEYS + 1).toLocaleString('en-US')} keys, active key`,
+          run: decrypt(large, activeKeyEnvelope),
+        },
       ];
       for (const contender of contenders) {
         if ((await contender.run()) !== PLAINTEXT) throw new Error(`${contender.name}: wrong plaintext`);
@@ -56,7 +62,7 @@ export const keyRingSuite: Suite = {
         formatOps(result.opsPerSec),
         formatOps(result.opsPerCpuSec),
         formatSpread(result.spread('cpu')),
-        formatRatio(index === 0 ? 1 : measured.ratio(index, 0, 'cpu')),
+        index === 0 ? '1.00' : withRange(measured.ratio(index, 0, 'cpu'), measured.ratioRange(index, 0, 'cpu')),
         formatRatio(index === 0 ? 1 : measured.ratio(index, 0, 'wall')),
       ]);
       return {
@@ -64,13 +70,30 @@ export const keyRingSuite: Suite = {
           `Two rings built from the same master key: one holding a single key, and one holding ${RETAINED_KEYS.toLocaleString('en-US')} ` +
             'decrypt-only keys plus an active key (loaded from a `KeyStore` preloaded with wrapped keys, as a long-lived ' +
             'deployment would load them). One operation is `await service.decrypt(envelope)` of a 100-byte string ' +
-            '(default configuration; too small to be compressed).',
+            '(default configuration; too small to be compressed). Both rings live in this one process, so the cost of ' +
+            'collecting garbage in the larger heap falls on both alike; what differs is the lookup and the key it finds.',
           `Booting the ${(RETAINED_KEYS + 1).toLocaleString('en-US')}-key ring (unwrapping every key and deriving its ` +
             `commitment) took ${bootMs.toLocaleString('en-US')} ms.`,
         ],
-        tables: [{ headers: ['Ring, ciphertext made with', 'ops/s', 'ops/CPU-s', 'spread', 'vs 1 key (CPU)', 'vs 1 key (wall)'], rows }],
+        tables: [
+          {
+            headers: [
+              'Ring, ciphertext made with',
+              'ops/s',
+              'ops/CPU-s',
+              'spread',
+              'vs 1 key (CPU), middle half of rounds',
+              'vs 1 key (wall)',
+            ],
+            rows,
+          },
+        ],
         targets: [1, 2].map((index) =>
-          target(`Decryption with ${measured.results[index].name} / with 1 key`, measured.ratio(index, 0, 'cpu'), TARGET),
+          target(
+            `Decryption with ${measured.results[index].name} / with 1 key (middle half of rounds ${range(measured.ratioRange(index, 0, 'cpu'))})`,
+            measured.ratio(index, 0, 'cpu'),
+            TARGET,
+          ),
         ),
       };
     } finally {
@@ -78,6 +101,14 @@ export const keyRingSuite: Suite = {
     }
   },
 };
+
+function range([low, high]: [number, number]): string {
+  return `${formatRatio(low)}–${formatRatio(high)}`;
+}
+
+function withRange(ratio: number, quartiles: [number, number]): string {
+  return `${formatRatio(ratio)} (${range(quartiles)})`;
+}
 
 async function boot(apps: EncryptionApp[], masterKey: Buffer, keys: StoredKey[]): Promise<EncryptionService> {
   const app = await createEncryptionApp({ masterKey, keyStore: new PreloadedKeyStore({ revision: 1, keys }) });
