@@ -123,8 +123,10 @@ describe('reencrypt a PostgreSQL table', () => {
       expect(newKey).not.toBe(oldKey);
 
       // Rows the application will be updating (transaction open) when the job reaches them; the random
-      // updates below leave them alone, so the job certainly reads their old values first.
-      const locked = Array.from({ length: 10 }, (_, i) => ROWS - 5_000 + i * 37);
+      // updates below leave them alone, so the job certainly reads their old values first. Chosen after
+      // run 1, inside one batch of the resumed run (batches start at the checkpoint), so the job reads
+      // all of them before the application commits.
+      let locked: number[] = [];
       // The application keeps updating random customers with fresh ciphertexts of new values.
       const appWrites = new Map<number, { value: string; ciphertext: string }>();
       const appDb = new pg.Client({ connectionString: POSTGRES_URL });
@@ -168,6 +170,9 @@ describe('reencrypt a PostgreSQL table', () => {
 
         // Rows ahead of the checkpoint that the application is updating right now (its transaction is
         // open): the job reads the old values, and its compare-and-set must not overwrite the new ones.
+        const batchesAhead = Math.max(1, Math.min(20, Math.floor((ROWS - Number(checkpoint.after)) / BATCH) - 1));
+        const firstLocked = Number(checkpoint.after) + batchesAhead * BATCH + 1;
+        locked = Array.from({ length: 10 }, (_, i) => firstLocked + i * 37);
         const lockHolder = new pg.Client({ connectionString: POSTGRES_URL });
         await lockHolder.connect();
         await lockHolder.query('BEGIN');
