@@ -316,7 +316,9 @@ describe('EncryptionService JWE behaviour', () => {
       const unsubscribe = events.subscribe((event) => seen.push(event));
       try {
         await encryption.decrypt(token);
-        await encryption.decrypt(`${token.slice(0, -2)}AA`).catch(() => undefined);
+        // A different (canonical) ending for the tag segment, whatever the original ended with.
+        const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'QA' : 'AA'}`;
+        await encryption.decrypt(tampered).catch(() => undefined);
         await encryption.encryptForPublicKey('x');
       } finally {
         unsubscribe();
