@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 import { compress, compressSync, looksCompressible } from './compression.js';
 import { CompressionCodec } from './envelope.js';
@@ -13,6 +13,19 @@ describe('compression early abort', () => {
     expect(looksCompressible(random)).toBe(false);
     expect(await compress(CompressionCodec.Gzip, random)).toBe(random);
     expect(compressSync(CompressionCodec.Brotli, random)).toBe(random);
+  });
+
+  it('skips payloads that are already compressed', async () => {
+    const numbered = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${i * 7919}`).join(','));
+    const gzipped = gzipSync(numbered, { level: 9 });
+    expect(gzipped.length).toBeGreaterThan(64 * 1024);
+    expect(looksCompressible(gzipped)).toBe(false);
+    expect(await compress(CompressionCodec.Gzip, gzipped)).toBe(gzipped);
+  });
+
+  it('attempts binary payloads with a skewed byte distribution (sparse numbers, not random)', () => {
+    const floats = Buffer.from(new Float64Array(Array.from({ length: 8192 }, (_, i) => i * 0.25)).buffer);
+    expect(looksCompressible(floats)).toBe(true);
   });
 
   it('still compresses large compressible payloads', async () => {

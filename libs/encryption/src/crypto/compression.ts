@@ -35,24 +35,39 @@ const unbrotliAsync = promisify(zlib.brotliDecompress);
 /** Below this size a full compression attempt is cheap enough that sampling wouldn't pay. */
 const SAMPLING_THRESHOLD = 16 * 1024;
 const SAMPLE_SLICE = 1024;
-/** A sample that shrinks by less than this is taken as incompressible (already compressed, encrypted, random). */
-const SAMPLE_MAX_RATIO = 0.95;
+/**
+ * Order-0 entropy, in bits per byte, above which a slice is taken as incompressible (already
+ * compressed, encrypted, random). Random 1 KiB slices measure about 7.8 (the estimate is biased low for
+ * small samples); text and JSON 4 to 6. Deflate can't shrink a slice this close to 8 by more than a few
+ * percent.
+ */
+const INCOMPRESSIBLE_BITS_PER_BYTE = 7.2;
 
 /**
- * Early abort, as file systems do it: deflate three 1 KiB slices (start, middle, end) at the fastest
- * level; if they barely shrink, the payload is incompressible and the full attempt — tens of
- * milliseconds for 1 MiB, thrown away afterwards — is skipped.
+ * Early abort, as btrfs's compression heuristic does it: measure the byte entropy of three 1 KiB
+ * slices (start, middle, end); if every slice looks random, the full attempt — tens of milliseconds
+ * for 1 MiB, thrown away afterwards — is skipped. Counting bytes costs a few microseconds, a tenth of
+ * deflating the same sample.
  */
 export function looksCompressible(data: Buffer): boolean {
   if (data.length < SAMPLING_THRESHOLD) return true;
   const middle = (data.length >> 1) - (SAMPLE_SLICE >> 1);
-  const sample = Buffer.concat([
-    data.subarray(0, SAMPLE_SLICE),
-    data.subarray(middle, middle + SAMPLE_SLICE),
-    data.subarray(data.length - SAMPLE_SLICE),
-  ]);
-  const deflated = zlib.deflateRawSync(sample, { level: 1 });
-  return deflated.length < sample.length * SAMPLE_MAX_RATIO;
+  return [0, middle, data.length - SAMPLE_SLICE].some(
+    (start) => bitsPerByte(data, start, SAMPLE_SLICE) < INCOMPRESSIBLE_BITS_PER_BYTE,
+  );
+}
+
+const byteCounts = new Uint16Array(256);
+
+function bitsPerByte(data: Buffer, start: number, length: number): number {
+  byteCounts.fill(0);
+  for (let i = start; i < start + length; i++) byteCounts[data[i]]++;
+  let entropy = 0;
+  for (let byte = 0; byte < 256; byte++) {
+    const p = byteCounts[byte] / length;
+    if (p) entropy -= p * Math.log2(p);
+  }
+  return entropy;
 }
 
 /** Compresses, or returns `data` itself (so no smaller) when a sample shows it won't compress. */
