@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 
-import { randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import {
@@ -79,6 +79,77 @@ export class PlainCustomersController {
   }
 }
 
+/**
+ * The demo's work done by hand with bare `node:crypto`, as a careful developer would write it without a
+ * library: each personal field AES-256-GCM-sealed at rest (random 12-byte IV, record id and field name
+ * as AAD, `iv || ciphertext || tag` in base64url), opened on every read, and sealed again for the
+ * response. The same six operations as the demo, and nothing else: no key ids, rotation or metrics.
+ */
+@Injectable()
+export class BareCryptoCustomersRepository {
+  private readonly key = randomBytes(32);
+  private readonly records = new Map<string, PlainCustomer>();
+
+  async create(input: CustomerFields): Promise<PlainCustomer> {
+    const id = randomUUID();
+    const stored = new PlainCustomer({ ...input, id, createdAt: new Date().toISOString() });
+    for (const field of BARE_SENSITIVE) {
+      const value = stored[field];
+      if (value !== undefined) stored[field] = this.seal(value, `${id}/${field}`);
+    }
+    this.records.set(id, stored);
+    return this.find(id) as Promise<PlainCustomer>;
+  }
+
+  async find(id: string): Promise<PlainCustomer | undefined> {
+    const stored = this.records.get(id);
+    if (!stored) return undefined;
+    const revealed = new PlainCustomer({ ...stored });
+    for (const field of BARE_SENSITIVE) {
+      const value = stored[field];
+      if (value !== undefined) revealed[field] = this.open(value, `${id}/${field}`);
+    }
+    return revealed;
+  }
+
+  /** Seals a field for a response (no AAD, like `@Encrypted()` without a context). */
+  seal(plaintext: string, aad?: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    if (aad) cipher.setAAD(Buffer.from(aad));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  open(text: string, aad?: string): string {
+    const bytes = Buffer.from(text, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, 12));
+    if (aad) decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
+  }
+}
+
+const BARE_SENSITIVE = ['email', 'phone', 'nationalId'] as const;
+
+/** The read endpoint over the bare repository: opens the stored fields, seals them again for the response. */
+@Controller('customers')
+export class BareCryptoCustomersController {
+  constructor(private readonly customers: BareCryptoCustomersRepository) {}
+
+  @Get(':id')
+  async find(@Param('id', ParseUUIDPipe) id: string): Promise<PlainCustomer> {
+    const customer = await this.customers.find(id);
+    if (!customer) throw new NotFoundException(`No customer ${id}`);
+    const response = new PlainCustomer(customer);
+    for (const field of BARE_SENSITIVE) {
+      const value = response[field];
+      if (value !== undefined) response[field] = this.customers.seal(value);
+    }
+    return response;
+  }
+}
+
 const demoPipeline = [
   { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }) },
   { provide: APP_INTERCEPTOR, useClass: ClassSerializerInterceptor },
@@ -111,6 +182,13 @@ export class DemoCustomersModule {
       ],
     };
   }
+}
+
+@Module({ controllers: [BareCryptoCustomersController], providers: [BareCryptoCustomersRepository, ...demoPipeline] })
+export class BareCryptoCustomersModule {}
+
+export async function createBareCryptoCustomersApp(): Promise<INestApplication> {
+  return NestFactory.create(BareCryptoCustomersModule, { logger: false, abortOnError: false });
 }
 
 export async function createPlainCustomersApp(): Promise<INestApplication> {

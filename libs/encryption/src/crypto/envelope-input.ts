@@ -5,7 +5,6 @@ import { decodeBase64Url } from './base64.js';
 
 const NO_CONTEXT = Buffer.alloc(0);
 const CONTEXT_BYTES_TAG = Buffer.from([1]);
-const CONTEXT_OBJECT_TAG = Buffer.from([2]);
 
 /**
  * The context's AAD form. A leading tag byte keeps "no context", bytes/text and objects apart; an
@@ -15,9 +14,16 @@ export function contextBytes(context: EncryptionContext | undefined): Buffer {
   if (context === undefined) return NO_CONTEXT;
   if (typeof context === 'string') return Buffer.concat([CONTEXT_BYTES_TAG, Buffer.from(context, 'utf8')]);
   if (context instanceof Uint8Array) return Buffer.concat([CONTEXT_BYTES_TAG, context]);
-  if (typeof context === 'object' && context !== null && Object.values(context).every((v) => typeof v === 'string')) {
-    const entries = Object.entries(context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Buffer.concat([CONTEXT_OBJECT_TAG, Buffer.from(JSON.stringify(entries), 'utf8')]);
+  if (typeof context === 'object' && context !== null) {
+    // The same bytes as the tag followed by JSON.stringify(sorted entries), built in one string.
+    const keys = Object.keys(context).sort();
+    let json = '\u0002[';
+    for (let i = 0; i < keys.length; i++) {
+      const value = (context as Record<string, unknown>)[keys[i]];
+      if (typeof value !== 'string') throw new EncryptionInputError(MESSAGES.INVALID_CONTEXT);
+      json += `${i ? ',' : ''}[${JSON.stringify(keys[i])},${JSON.stringify(value)}]`;
+    }
+    return Buffer.from(`${json}]`, 'utf8');
   }
   throw new EncryptionInputError(MESSAGES.INVALID_CONTEXT);
 }

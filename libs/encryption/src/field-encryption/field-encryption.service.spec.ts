@@ -145,6 +145,27 @@ describe('FieldEncryptionService', () => {
       expect(frozen.street).toBe('frozen');
     });
 
+    it('copies an own "__proto__" key as a property, without a prototype setter running', async () => {
+      const tricky = Object.assign(new Address(), { street: 's', city: 'c' });
+      Object.defineProperty(tricky, '__proto__', { value: { injected: true }, enumerable: true, writable: true, configurable: true });
+      const result = await fields.encryptFields(tricky);
+      expect(Object.getPrototypeOf(result)).toBe(Address.prototype);
+      expect(Object.getOwnPropertyDescriptor(result, '__proto__')?.value).toEqual({ injected: true });
+      expect(await app.encryption.decrypt(result.street)).toBe('s');
+    });
+
+    it('keeps non-enumerable and symbol-keyed own properties of the copy as they were', async () => {
+      const tag = Symbol('tag');
+      const source = Object.assign(new Address(), { street: 's', city: 'c' });
+      Object.defineProperty(source, 'hidden', { value: 'h', enumerable: false });
+      Object.defineProperty(source, tag, { value: 't', enumerable: true });
+      const result = await fields.encryptFields(source);
+      expect(Object.getOwnPropertyDescriptor(result, 'hidden')).toMatchObject({ value: 'h', enumerable: false, configurable: true });
+      expect((result as unknown as Record<symbol, unknown>)[tag]).toBe('t');
+      expect(Object.keys(result)).toEqual(['street', 'city']);
+      expect(await app.encryption.decrypt(result.street)).toBe('s');
+    });
+
     it('stops at cycles instead of looping', async () => {
       const node: { self?: unknown; address: Address } = { address: Object.assign(new Address(), { street: 'loop', city: 'c' }) };
       node.self = node;

@@ -268,13 +268,27 @@ function isWalkable(value: unknown): value is object {
   return typeof candidate.pipe !== 'function' && typeof candidate[Symbol.asyncIterator] !== 'function';
 }
 
-/** A same-prototype copy whose own properties can all be redefined, even if the original is frozen. */
+/**
+ * A same-prototype copy whose own properties can all be redefined, even if the original is frozen.
+ * The usual response object (only enumerable string keys) is copied key by key, which keeps V8's fast
+ * property layout and skips building a descriptor map; anything else goes through its descriptors.
+ */
 function copyOf(source: object): object {
+  const prototype = Object.getPrototypeOf(source) as object | null;
+  const keys = Object.keys(source);
+  if (Object.getOwnPropertyNames(source).length === keys.length && Object.getOwnPropertySymbols(source).length === 0) {
+    const copy = Object.create(prototype) as object;
+    for (const key of keys) {
+      // defineProperty, not assignment: a key named __proto__ or a setter on the prototype must not run.
+      Object.defineProperty(copy, key, { value: (source as Record<string, unknown>)[key], writable: true, enumerable: true, configurable: true });
+    }
+    return copy;
+  }
   const descriptors = Object.getOwnPropertyDescriptors(source) as Record<PropertyKey, PropertyDescriptor>;
   for (const key of Reflect.ownKeys(descriptors)) {
     const descriptor = descriptors[key];
     descriptor.configurable = true;
     if ('value' in descriptor) descriptor.writable = true;
   }
-  return Object.create(Object.getPrototypeOf(source) as object | null, descriptors) as object;
+  return Object.create(prototype, descriptors) as object;
 }

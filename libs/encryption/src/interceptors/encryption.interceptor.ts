@@ -7,6 +7,7 @@ import { concatMap, defer, switchMap } from 'rxjs';
 import { ENCRYPTED_BODY_METADATA, ENCRYPTION_INTERCEPTOR_OPTIONS } from '../encryption.constants.js';
 import { EncryptionEvents } from '../encryption-events.service.js';
 import { EncryptionConfigError } from '../errors/encryption.errors.js';
+import type { BodyParamType } from '../field-encryption/body-param-types.js';
 import { bodyParamTypesOf } from '../field-encryption/body-param-types.js';
 import { EncryptedFieldError } from '../field-encryption/encrypted-field.error.js';
 import { EncryptedFieldException } from '../field-encryption/encrypted-field.exception.js';
@@ -56,30 +57,38 @@ export class EncryptionInterceptor implements NestInterceptor {
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const handled =
-      this.decryptsRequests && context.getType() === 'http'
-        ? defer(() => this.decryptRequest(context)).pipe(switchMap(() => next.handle()))
-        : next.handle();
+    const input = this.decryptsRequests && context.getType() === 'http' ? this.encryptedInputOf(context) : undefined;
+    // Routes without an encrypted body (every GET) skip the extra async step entirely.
+    const handled = input
+      ? defer(() => this.decryptRequest(context, input)).pipe(switchMap(() => next.handle()))
+      : next.handle();
     if (!this.encryptsResponses) return handled;
     return handled.pipe(concatMap((value) => this.encryptResponse(value, context)));
   }
 
+  /** What of the request body this route decrypts: an `@EncryptedBody()` envelope, class-typed `@Body()` params, or nothing. */
+  private encryptedInputOf(context: ExecutionContext): EncryptedInput | undefined {
+    const envelope = this.reflector.getAllAndOverride<EncryptedBodyOptions | undefined>(ENCRYPTED_BODY_METADATA, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (envelope) return { envelope };
+    const params = bodyParamTypesOf(context.getClass(), context.getHandler());
+    return params.length ? { params } : undefined;
+  }
+
   /** Decrypts the body of the request in place (or replaces an `@EncryptedBody()` envelope). */
-  protected async decryptRequest(context: ExecutionContext): Promise<void> {
+  protected async decryptRequest(context: ExecutionContext, input: EncryptedInput): Promise<void> {
     const request = context.switchToHttp().getRequest<{ body?: unknown }>();
     try {
-      const envelope = this.reflector.getAllAndOverride<EncryptedBodyOptions | undefined>(ENCRYPTED_BODY_METADATA, [
-        context.getHandler(),
-        context.getClass(),
-      ]);
-      if (envelope) {
+      if (input.envelope) {
         request.body = await this.fields.decryptBody(request.body, {
-          context: envelope.context,
-          maxLength: envelope.maxLength ?? this.options.maxBodyLength,
+          context: input.envelope.context,
+          maxLength: input.envelope.maxLength ?? this.options.maxBodyLength,
         });
         return;
       }
-      for (const { property, type } of bodyParamTypesOf(context.getClass(), context.getHandler())) {
+      for (const { property, type } of input.params ?? []) {
         const body = request.body as Record<string, unknown> | undefined;
         const value = property === undefined ? body : typeof body === 'object' && body !== null ? body[property] : undefined;
         await this.fields.decryptFields(value, type, { maxLength: this.options.maxFieldLength, path: property });
@@ -100,6 +109,12 @@ export class EncryptionInterceptor implements NestInterceptor {
     this.events.emit({ type: 'request-rejected', field: error.field, reason: error.code });
     return new EncryptedFieldException(error);
   }
+}
+
+/** A route's encrypted request input: one of the two. */
+interface EncryptedInput {
+  envelope?: EncryptedBodyOptions;
+  params?: readonly BodyParamType[];
 }
 
 function checkLimit(limit: number): number {
