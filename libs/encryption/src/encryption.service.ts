@@ -17,6 +17,7 @@ import { CompressionCodec, parseEnvelope, serializeHeader } from './crypto/envel
 import { ciphertextBytes as toBytes, contextBytes } from './crypto/envelope-input.js';
 import type { ManagedKey } from './crypto/key-ring.js';
 import type { Plaintext } from './crypto/plaintext-codec.js';
+import type { EncodedPlaintext } from './crypto/plaintext-codec.js';
 import { decodePlaintext, encodePlaintext, UnencodableValueError } from './crypto/plaintext-codec.js';
 import { InjectEncryptionOptions } from './decorators/inject-encryption-options.decorator.js';
 import { EncryptionAuditor } from './encryption-audit.service.js';
@@ -130,10 +131,14 @@ export class EncryptionService {
   /** Encrypts to the binary envelope (with `algorithm: 'fernet'`, the binary Fernet token). */
   encrypt(data: Plaintext, options: EncryptOptions = {}): Promise<Buffer> {
     if (this.makesFernet) return this.encryptFernet(data, options).then((token) => Buffer.from(token, 'base64url'));
-    return this.events.observed ? this.observe('encrypt', (stats) => this.seal(data, options, stats)) : this.seal(data, options);
+    return this.events.observed ? this.observe('encrypt', (stats) => this.seal(data, options, stats)) : settle(() => this.seal(data, options));
   }
 
-  private async seal(data: Plaintext, options: EncryptOptions, stats?: OperationStats): Promise<Buffer> {
+  /**
+   * Synchronous unless the payload goes to the worker pool or through compression: most calls then
+   * cost one promise, not a chain of async frames.
+   */
+  private seal(data: Plaintext, options: EncryptOptions, stats?: OperationStats): Buffer | Promise<Buffer> {
     let encoded;
     try {
       encoded = encodePlaintext(data);
@@ -147,8 +152,24 @@ export class EncryptionService {
     if (this.pool.accepts(encoded.bytes.length)) return this.inPool(stats, (batch) => this.batch.sealOne(encoded, options, batch));
     const context = contextBytes(options.context);
     const explicitKey = options.key && this.explicitDataKey(options.key);
-    const { codec, bytes } = await this.maybeCompress(encoded.bytes, options.compress);
+    if (this.compresses(encoded.bytes, options.compress)) {
+      return compress(this.codec, encoded.bytes).then((compressed) =>
+        compressed.length < encoded.bytes.length
+          ? this.sealEncoded(encoded, this.codec, compressed, context, explicitKey, stats)
+          : this.sealEncoded(encoded, CompressionCodec.None, encoded.bytes, context, explicitKey, stats),
+      );
+    }
+    return this.sealEncoded(encoded, CompressionCodec.None, encoded.bytes, context, explicitKey, stats);
+  }
 
+  private sealEncoded(
+    encoded: EncodedPlaintext,
+    codec: CompressionCodec,
+    bytes: Buffer,
+    context: Buffer,
+    explicitKey: DataKey | undefined,
+    stats: OperationStats | undefined,
+  ): Buffer {
     // Everything from key lookup to seal is synchronous, so a concurrent rotation can't interleave.
     const managed = explicitKey ? undefined : this.keyManager.activeKey;
     const dataKey = explicitKey ?? managed!.dataKey;
@@ -183,9 +204,9 @@ export class EncryptionService {
    * Encrypts to the text form: the envelope as unpadded base64url, safe in JSON and URLs (with
    * `algorithm: 'fernet'`, a standard Fernet token: url-safe base64 with padding).
    */
-  async encryptToString(data: Plaintext, options?: EncryptOptions): Promise<string> {
+  encryptToString(data: Plaintext, options?: EncryptOptions): Promise<string> {
     if (this.makesFernet) return this.encryptFernet(data, options ?? {});
-    return (await this.encrypt(data, options)).toString('base64url');
+    return this.encrypt(data, options).then(toBase64Url);
   }
 
   /**
@@ -227,47 +248,67 @@ export class EncryptionService {
     ) as Promise<T>;
   }
 
-  private async unseal(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
-    try {
-      return await this.unsealOrThrow(input, options, stats);
-    } catch (error) {
+  private unseal(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
+    const failed = (error: unknown): never => {
       if (error instanceof DecryptionError) this.auditor.decryptionFailed();
       throw error;
+    };
+    try {
+      const plaintext = this.unsealOrThrow(input, options, stats);
+      return plaintext instanceof Promise ? plaintext.catch(failed) : Promise.resolve(plaintext);
+    } catch (error) {
+      return Promise.reject(error).catch(failed);
     }
   }
 
-  private async unsealOrThrow(input: Buffer | Uint8Array | string, options: DecryptOptions, stats?: OperationStats): Promise<Plaintext> {
+  /** Synchronous unless the payload goes to the worker pool, its key must be reloaded, or it was compressed. */
+  private unsealOrThrow(
+    input: Buffer | Uint8Array | string,
+    options: DecryptOptions,
+    stats?: OperationStats,
+  ): Plaintext | Promise<Plaintext> {
     const bytes = toBytes(input);
     const envelope = parseEnvelope(bytes);
     if (!envelope) throw new DecryptionError();
     if (this.pool.accepts(envelope.ciphertext.length)) return this.inPool(stats, (batch) => this.batch.openOne(bytes, options, batch));
     const context = contextBytes(options.context);
-    let plaintext = this.open(envelope, context, options.key, stats);
-    if (!plaintext) {
-      // Maybe another instance just made this key: reload (rate-limited) and look once more.
-      await this.keyManager.reloadForUnknownKey();
-      plaintext = this.open(envelope, context, options.key, stats);
-      if (!plaintext) throw new KeyNotFoundError(envelope.keyId);
-    }
-    if (stats) stats.ciphertextBytes = bytes.length;
+    const plaintext = this.open(envelope, context, options.key, stats);
+    if (plaintext) return this.finishUnseal(envelope, bytes.length, plaintext, options, stats);
+    // Maybe another instance just made this key: reload (rate-limited) and look once more.
+    return this.keyManager.reloadForUnknownKey().then(() => {
+      const reloaded = this.open(envelope, context, options.key, stats);
+      if (!reloaded) throw new KeyNotFoundError(envelope.keyId);
+      return this.finishUnseal(envelope, bytes.length, reloaded, options, stats);
+    });
+  }
 
+  /** Decompresses and decodes what `open` returned. */
+  private finishUnseal(
+    envelope: Envelope,
+    envelopeLength: number,
+    plaintext: Buffer,
+    options: DecryptOptions,
+    stats: OperationStats | undefined,
+  ): Plaintext | Promise<Plaintext> {
+    if (stats) stats.ciphertextBytes = envelopeLength;
     if (envelope.codec === CompressionCodec.None) {
       if (stats) stats.plaintextBytes = plaintext.length;
       return decodePlaintext(envelope.payloadType, plaintext);
     }
     if (options.decompress === false) return plaintext;
-    let decompressed: Buffer;
-    try {
-      decompressed = await decompress(envelope.codec, plaintext, this.options.maxDecompressedSize);
-    } catch (error) {
-      if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(this.options.maxDecompressedSize);
-      throw new DecryptionError(undefined, undefined, { cause: error });
-    }
-    if (stats) {
-      stats.plaintextBytes = decompressed.length;
-      stats.compressionRatio = plaintext.length / decompressed.length;
-    }
-    return decodePlaintext(envelope.payloadType, decompressed);
+    return decompress(envelope.codec, plaintext, this.options.maxDecompressedSize).then(
+      (decompressed) => {
+        if (stats) {
+          stats.plaintextBytes = decompressed.length;
+          stats.compressionRatio = plaintext.length / decompressed.length;
+        }
+        return decodePlaintext(envelope.payloadType, decompressed);
+      },
+      (error: unknown) => {
+        if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(this.options.maxDecompressedSize);
+        throw new DecryptionError(undefined, undefined, { cause: error });
+      },
+    );
   }
 
   private encryptFernet(data: Plaintext, options: EncryptOptions): Promise<string> {
@@ -295,7 +336,7 @@ export class EncryptionService {
   }
 
   /** Times one operation and reports it to event subscribers, success or failure. */
-  private async observe<T>(operation: 'encrypt' | 'decrypt', run: (stats: OperationStats) => Promise<T>): Promise<T> {
+  private observe<T>(operation: 'encrypt' | 'decrypt', run: (stats: OperationStats) => T | Promise<T>): Promise<T> {
     const stats: OperationStats = {};
     const start = performance.now();
     const report = (result: 'success' | 'failure', errorCode?: string) =>
@@ -308,14 +349,16 @@ export class EncryptionService {
         durationSeconds: (performance.now() - start) / 1000,
         ...stats,
       });
-    try {
-      const value = await run(stats);
-      report('success');
-      return value;
-    } catch (error) {
-      report('failure', error instanceof EncryptionError ? error.code : 'INTERNAL');
-      throw error;
-    }
+    return settle(() => run(stats)).then(
+      (value) => {
+        report('success');
+        return value;
+      },
+      (error: unknown) => {
+        report('failure', error instanceof EncryptionError ? error.code : 'INTERNAL');
+        throw error;
+      },
+    );
   }
 
   /** The plaintext, or `undefined` when no loaded key has the envelope's key id. */
@@ -358,19 +401,26 @@ export class EncryptionService {
     return new DataKey(explicitKeyId(key), key);
   }
 
-  private async maybeCompress(bytes: Buffer, override: boolean | undefined): Promise<{ codec: CompressionCodec; bytes: Buffer }> {
-    const enabled = override ?? this.options.enableCompression;
-    if (!enabled || bytes.length < this.options.compressionThreshold || bytes.length === 0) {
-      return { codec: CompressionCodec.None, bytes };
-    }
-    const compressed = await compress(this.codec, bytes);
-    return compressed.length < bytes.length ? { codec: this.codec, bytes: compressed } : { codec: CompressionCodec.None, bytes };
+  private compresses(bytes: Buffer, override: boolean | undefined): boolean {
+    return (override ?? this.options.enableCompression) && bytes.length > 0 && bytes.length >= this.options.compressionThreshold;
   }
+
 }
 
 type OperationStats = Partial<
   Pick<EncryptionOperationEvent, 'plaintextBytes' | 'ciphertextBytes' | 'compressionRatio' | 'keyFallback' | 'algorithm'>
 >;
+
+/** A step that is usually synchronous, as a promise either way (a synchronous throw becomes a rejection). */
+function settle<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+}
+
+const toBase64Url = (envelope: Buffer): string => envelope.toString('base64url');
 
 function openWith(envelope: Envelope, dataKey: DataKey, aad: Buffer): Buffer {
   try {
