@@ -4,7 +4,7 @@ import type { EncryptionTestApp } from '../../../test/support/encryption-test-ap
 import { encryptionTestApps } from '../../../test/support/encryption-test-app.js';
 import { foreignFormatOf } from './crypto/ciphertext-format.js';
 import { isCanonicalCompact } from './crypto/jwe.js';
-import { DecryptionError, EncryptionConfigError } from './errors/encryption.errors.js';
+import { DecryptionError, FormatDisabledError } from './errors/encryption.errors.js';
 
 /**
  * `decrypt()` tells the native envelope, Fernet tokens and compact JWEs apart by their shape. Whatever
@@ -134,7 +134,7 @@ describe('decrypt() format detection', () => {
     );
   });
 
-  test('with enableAsymmetric: false, only a well-formed compact JWE is a config error; everything else is a DecryptionError', async () => {
+  test('with enableAsymmetric: false, only a well-formed compact JWE is a FormatDisabledError; everything else the generic DecryptionError', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
@@ -146,8 +146,8 @@ describe('decrypt() format detection', () => {
           try {
             await disabled.encryption.decrypt(input);
           } catch (error) {
-            if (isCanonicalCompact(input)) expect(error).toBeInstanceOf(EncryptionConfigError);
-            else expect(error).toBeInstanceOf(DecryptionError);
+            expect(error).toBeInstanceOf(DecryptionError);
+            expect(error instanceof FormatDisabledError).toBe(isCanonicalCompact(input));
             return;
           }
           throw new Error(`decrypted ${JSON.stringify(input)}`);

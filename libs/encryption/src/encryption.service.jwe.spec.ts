@@ -11,6 +11,7 @@ import {
   DecryptionError,
   EncryptionConfigError,
   EncryptionInputError,
+  FormatDisabledError,
   KeyNotFoundError,
   KeyRetiredError,
 } from './errors/encryption.errors.js';
@@ -379,19 +380,20 @@ describe('EncryptionService JWE behaviour', () => {
   describe('enableAsymmetric: false', () => {
     const DISABLED = MESSAGES.FEATURE_DISABLED('Asymmetric encryption', 'enableAsymmetric');
 
-    test('encryptForPublicKey and decrypting a well-formed JWE are EncryptionConfigErrors; the native format is unaffected', async () => {
+    test('encryptForPublicKey is an EncryptionConfigError, a well-formed JWE to decrypt a FormatDisabledError; the native format is unaffected', async () => {
       const disabled = await boot({ enableAsymmetric: false });
       const someJwk = x25519().keys.activePublicJwk();
       const token = await x25519().encryption.encryptForPublicKey('x');
-      for (const attempt of [
-        disabled.encryption.encryptForPublicKey('x'),
-        disabled.encryption.encryptForPublicKey('x', someJwk),
-        disabled.encryption.decrypt(token),
-      ]) {
+      for (const attempt of [disabled.encryption.encryptForPublicKey('x'), disabled.encryption.encryptForPublicKey('x', someJwk)]) {
         const error = await rejection(attempt);
         expect(error).toBeInstanceOf(EncryptionConfigError);
         expect(error.message).toBe(DISABLED);
       }
+      // Someone sent a JWE to a service that doesn't take them: the input is refused, the config is fine.
+      const refused = await rejection(disabled.encryption.decrypt(token));
+      expect(refused).toBeInstanceOf(FormatDisabledError);
+      expect(refused).toBeInstanceOf(DecryptionError);
+      expect(refused).toMatchObject({ code: 'FORMAT_DISABLED', message: DISABLED });
       // A string that only contains dots is no use of the feature: just undecryptable.
       await expectGenericFailure(disabled.encryption.decrypt('not.a.jwe'));
       expect(await disabled.encryption.decrypt(await disabled.encryption.encryptToString('native'))).toBe('native');

@@ -24,6 +24,7 @@ export {
   MasterKeyMismatchError,
   KeyStateError,
   DecompressionLimitError,
+  FormatDisabledError,
   EncryptionInputError,
   EncryptionConfigError,
 } from './errors/encryption.errors.js';

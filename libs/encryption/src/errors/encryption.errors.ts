@@ -43,6 +43,16 @@ export class DecompressionLimitError extends DecryptionError {
   }
 }
 
+/**
+ * A well-formed ciphertext of a format this service is configured not to read (a compact JWE with
+ * `enableAsymmetric: false`). Says which option, since the format is visible in the ciphertext anyway.
+ */
+export class FormatDisabledError extends DecryptionError {
+  constructor(feature: string, option: string) {
+    super(MESSAGES.FEATURE_DISABLED(feature, option), 'FORMAT_DISABLED');
+  }
+}
+
 /** The value handed to `encrypt()` (or its options) can't be encrypted as given. */
 export class EncryptionInputError extends EncryptionError {
   constructor(message: string) {

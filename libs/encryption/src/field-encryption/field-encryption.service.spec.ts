@@ -357,6 +357,13 @@ describe('FieldEncryptionService', () => {
       expectRejection(error, 'email', 'DECRYPTION_FAILED', 'Encrypted field "email" could not be decrypted', 'KEY_NOT_FOUND');
     });
 
+    it('refuses a JWE where asymmetric encryption is disabled as DECRYPTION_FAILED (a 400), with FORMAT_DISABLED as the code', async () => {
+      const noJwe = await apps.create({ enableAsymmetric: false });
+      const token = await app.encryption.encryptForPublicKey('x@y.z');
+      const error = await rejectionOf(noJwe.module.get(FieldEncryptionService).decryptFields({ email: token }, Customer));
+      expectRejection(error, 'email', 'DECRYPTION_FAILED', 'Encrypted field "email" could not be decrypted', 'FORMAT_DISABLED');
+    });
+
     it('refuses a ciphertext bound to another context', async () => {
       const body = { secret: await app.encryption.encryptToString('bound', { context: 'order.other' }) };
       expectRejection(

@@ -9,6 +9,7 @@ import {
   DecryptionError,
   EncryptionConfigError,
   EncryptionInputError,
+  FormatDisabledError,
   KeyNotFoundError,
   KeyRetiredError,
 } from '../errors/encryption.errors.js';
@@ -45,7 +46,8 @@ export class JweFormat {
   async decrypt(token: string, options: DecryptOptions): Promise<Plaintext> {
     if (!this.options.enableAsymmetric) {
       // Only a well-formed token is a use of the disabled feature; anything else is just undecryptable.
-      if (isCanonicalCompact(token)) this.assertEnabled();
+      // Either way it is the sender's input that is refused (an HTTP 400), not the server's configuration.
+      if (isCanonicalCompact(token)) throw new FormatDisabledError('Asymmetric encryption', 'enableAsymmetric');
       throw new DecryptionError();
     }
     // Compact JWE has no room for external AAD: a context-bound caller must not get unbound data.
