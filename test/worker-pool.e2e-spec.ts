@@ -65,6 +65,35 @@ const reopened = await pooled.service.decryptMany(sealed, { failFast: true });
 out.batchRoundTrip = reopened.every((value, i) => value.equals(items[i]));
 out.threads = pooled.pool.size;
 
+// With the default threshold (4 MiB), a batch of 1 MiB payloads is shared between the workers and the
+// calling thread (any item smaller than the threshold may be sealed there); a 5 MiB one only goes to a worker.
+const shared = await boot({ workerPool: { size: 2 }, enableCompression: false });
+const unpooled = await boot({ workerPool: { size: 0 }, enableCompression: false });
+const key = randomBytes(32);
+const mixed = [...Array.from({ length: 20 }, () => randomBytes(MiB)), randomBytes(5 * MiB), 'text', { json: [1, 2] }, Buffer.alloc(0), randomBytes(300 * 1024)];
+const originals = mixed.map((item) => (Buffer.isBuffer(item) ? Buffer.from(item) : item));
+const tasksBefore = shared.pool.completedTasks;
+const fromPool = await shared.service.encryptMany(mixed, { failFast: true, key });
+out.sharedTasks = shared.pool.completedTasks - tasksBefore;
+const fromMain = await unpooled.service.encryptMany(mixed, { failFast: true, key });
+// The callers' buffers are neither detached nor changed.
+out.inputsIntact = mixed.every((item, i) => !Buffer.isBuffer(item) || (item.byteLength === originals[i].byteLength && item.equals(originals[i])));
+const same = (values) => values.every((value, i) => (Buffer.isBuffer(value) ? value.equals(originals[i]) : JSON.stringify(value) === JSON.stringify(originals[i])));
+// Pooled envelopes open without the pool and the other way round, in input order.
+out.poolToMain = same(await unpooled.service.decryptMany(fromPool, { failFast: true, key }));
+const opensBefore = shared.pool.completedTasks;
+out.mainToPool = same(await shared.service.decryptMany(fromMain, { failFast: true, key }));
+out.sharedOpens = shared.pool.completedTasks - opensBefore;
+// A tampered item of a large batch fails alone, wherever it was opened.
+const withTampered = fromPool.slice();
+withTampered[3] = Buffer.from(withTampered[3]);
+withTampered[3][withTampered[3].length - 5] ^= 1;
+const settled = await shared.service.decryptMany(withTampered, { key });
+out.tamperedAlone = settled.every((result, i) => (i === 3 ? !result.ok && result.error instanceof DecryptionError : result.ok));
+out.distinctNonces = new Set(fromPool.map((envelope) => envelope.toString('base64'))).size === mixed.length;
+await shared.app.close();
+await unpooled.app.close();
+
 await pooled.app.close();
 await plain.app.close();
 out.mainThread = threadId;
@@ -81,7 +110,7 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
 
   afterAll(() => build?.remove());
 
-  it('seals and opens large payloads and batches in workers, small ones on the main thread, and closes with the module', async () => {
+  it('seals and opens large payloads and batches in workers (and shares batches with the main thread), small ones on the main thread, and closes with the module', async () => {
     // The child must exit on its own after app.close(): a pool left open would keep it alive until the timeout.
     const { stdout } = await run(process.execPath, [join(build.outDir, 'pool-check.mjs')], {
       cwd: build.outDir,
@@ -102,5 +131,16 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     expect(out.batchOpensElsewhere).toBe(true);
     expect(out.batchRoundTrip).toBe(true);
     expect(out.mainThread).toBe(0);
+    // 25 items in 22 parts (the last four share one); how many the calling thread took depends on timing.
+    expect(out.sharedTasks).toBeGreaterThan(0);
+    expect(out.sharedTasks).toBeLessThanOrEqual(22);
+    expect(out.inputsIntact).toBe(true);
+    expect(out.poolToMain).toBe(true);
+    expect(out.mainToPool).toBe(true);
+    expect(out.distinctNonces).toBe(true);
+    // decryptMany of a large batch uses the workers too (21 envelopes of at least 64 KiB).
+    expect(out.sharedOpens).toBeGreaterThan(0);
+    expect(out.sharedOpens).toBeLessThanOrEqual(22);
+    expect(out.tamperedAlone).toBe(true);
   }, 150_000);
 });

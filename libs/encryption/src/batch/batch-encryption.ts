@@ -38,6 +38,7 @@ import type { KeyManagerService } from '../key-manager.service.js';
 import type { CryptoWorkerPool } from '../parallel/crypto-worker-pool.js';
 import type { SealParameters } from '../parallel/seal-job.js';
 import { compressAll, sealAll } from '../parallel/seal-job.js';
+import { runShared } from '../parallel/shared-work.js';
 
 /** A worker task collects items up to about this many bytes, so small items share a hand-off. */
 const JOB_BYTES = 256 * 1024;
@@ -68,6 +69,18 @@ export interface BatchCollaborators {
   jwe: JweFormat;
   cipher: AeadCipher;
   codec: CompressionCodec;
+}
+
+/** Smallest envelope of a large `decryptMany` batch worth a hand-off to a worker. */
+const POOLED_OPEN_BYTES = 64 * 1024;
+
+/** An envelope of a large `decryptMany` batch, waiting to be opened on whichever thread. */
+interface PooledOpen {
+  envelope: Envelope;
+  dataKey: DataKey;
+  aad: Buffer;
+  resolve(plaintext: Buffer): void;
+  reject(error: unknown): void;
 }
 
 /** An envelope whose key id no loaded key has: retried once after a ring reload. */
@@ -194,14 +207,17 @@ export class BatchEncryption {
     return results;
   }
 
-  /** Splits the batch into tasks of about `JOB_BYTES` and runs them on every worker at once. */
+  /**
+   * Splits the batch into parts of about `JOB_BYTES` and runs them on every worker and, for parts
+   * smaller than the pool's threshold, on this thread too (`runShared`).
+   */
   private async sealInPool(
     parameters: SealParameters,
     compression: { codec: CompressionCodec; threshold: number },
     plaintexts: readonly Buffer[],
   ): Promise<{ envelopes: Buffer[]; sealedLengths: number[] }> {
     const nonceSize = this.c.cipher.nonceSize;
-    const tasks: Promise<{ envelopes: Buffer[]; sealedLengths: Uint32Array }>[] = [];
+    const parts: { parameters: SealParameters; plaintexts: Buffer[]; bytes: number }[] = [];
     for (let start = 0; start < plaintexts.length; ) {
       let end = start;
       let bytes = 0;
@@ -211,13 +227,23 @@ export class BatchEncryption {
         nonces: parameters.nonces.subarray(start * nonceSize, end * nonceSize),
         types: parameters.types.subarray(start, end),
       };
-      tasks.push(this.c.pool.seal(part, compression, plaintexts.slice(start, end)));
+      parts.push({ parameters: part, plaintexts: plaintexts.slice(start, end), bytes });
       start = end;
     }
-    const done = await Promise.all(tasks);
+    const pool = this.c.pool;
+    const done = await runShared<{ envelopes: Buffer[]; sealedLengths: ArrayLike<number> }>({
+      parts: parts.length,
+      capacity: pool.capacity,
+      offload: (index) => pool.seal(parts[index].parameters, compression, parts[index].plaintexts),
+      here: (index) => parts[index].bytes < pool.threshold,
+      runHere: async (index) => {
+        const { bytes, codecs } = await compressHere(compression, parts[index].plaintexts);
+        return { envelopes: sealAll(parts[index].parameters, bytes, codecs), sealedLengths: bytes.map((item) => item.length) };
+      },
+    });
     return {
-      envelopes: done.flatMap((task) => task.envelopes),
-      sealedLengths: done.flatMap((task) => Array.from(task.sealedLengths)),
+      envelopes: done.flatMap((part) => part.envelopes),
+      sealedLengths: done.flatMap((part) => Array.from(part.sealedLengths)),
     };
   }
 
@@ -283,13 +309,22 @@ export class BatchEncryption {
       }
     };
 
+    // A batch whose total reaches the pool's threshold is opened on every core, as `encryptMany` seals
+    // one: its items of at least `POOLED_OPEN_BYTES` are collected and then shared (`openShared`).
+    const pooledBatch = this.c.pool.accepts(items.reduce<number>((sum, item) => sum + byteSize(item), 0));
+    const toOpen: PooledOpen[] = [];
     const openNative = (envelope: Envelope, dataKey: DataKey): Plaintext | Promise<Plaintext> => {
       stats.algorithms.add(envelope.cipher.name);
       const aad = context.length ? Buffer.concat([envelope.header, context]) : envelope.header;
-      if (this.c.pool.accepts(envelope.ciphertext.length)) {
-        return this.openInPool(envelope, dataKey, aad).then((plaintext) => this.finish(envelope, plaintext, options, stats));
+      if (this.c.pool.accepts(envelope.ciphertext.length) || (pooledBatch && envelope.ciphertext.length >= POOLED_OPEN_BYTES)) {
+        return new Promise<Buffer>((resolve, reject) => toOpen.push({ envelope, dataKey, aad, resolve, reject })).then((plaintext) =>
+          this.finish(envelope, plaintext, options, stats),
+        );
       }
       return this.finish(envelope, openWith(envelope, dataKey, aad), options, stats);
+    };
+    const openCollected = () => {
+      if (toOpen.length) pending.push(this.openShared(toOpen.splice(0)));
     };
 
     /** The key for an envelope: the explicit one when its commitment matches, else the ring's by id. */
@@ -326,6 +361,7 @@ export class BatchEncryption {
       });
     }
 
+    openCollected();
     if (unknown.length && unknown[0].index < stopAt) {
       // Maybe another instance just made these keys: reload (rate-limited) once for the whole batch.
       await this.c.keyManager.reloadForUnknownKey();
@@ -339,6 +375,7 @@ export class BatchEncryption {
         });
       }
     }
+    openCollected();
     await Promise.all(pending);
 
     const now = Date.now();
@@ -347,6 +384,31 @@ export class BatchEncryption {
       managed.usage.lastUsedAt = now;
     }
     return results;
+  }
+
+  /**
+   * Opens `jobs` on the workers and, for envelopes smaller than the pool's threshold, on this thread
+   * too (`runShared`). Each job settles on its own: one that doesn't verify fails its item only.
+   */
+  private async openShared(jobs: readonly PooledOpen[]): Promise<void> {
+    const pool = this.c.pool;
+    await runShared<void>({
+      parts: jobs.length,
+      capacity: pool.capacity,
+      offload: (index) => {
+        const { envelope, dataKey, aad, resolve, reject } = jobs[index];
+        return this.openInPool(envelope, dataKey, aad).then(resolve, reject);
+      },
+      here: (index) => jobs[index].envelope.ciphertext.length < pool.threshold,
+      runHere: (index) => {
+        const { envelope, dataKey, aad, resolve, reject } = jobs[index];
+        try {
+          resolve(openWith(envelope, dataKey, aad));
+        } catch (error) {
+          reject(error);
+        }
+      },
+    });
   }
 
   private async openInPool(envelope: Envelope, dataKey: DataKey, aad: Buffer): Promise<Buffer> {

@@ -1,0 +1,76 @@
+/**
+ * Shared memory that carries a task's input to a worker thread, reused from task to task.
+ *
+ * A caller's Buffer can't be transferred (that would detach it), so a worker's input is always a copy.
+ * Copied into fresh memory, every MiB costs its page faults as well (about four times the copy itself);
+ * copied into a buffer that earlier tasks already touched, only the copy remains. The worker reads the
+ * input where it is, as a SharedArrayBuffer isn't copied on the way. A released buffer is wiped, so no
+ * plaintext outlives its task here.
+ */
+export class StagingArea {
+  private readonly free: SharedArrayBuffer[] = [];
+  private keptBytes = 0;
+
+  /** @param limit bytes kept for reuse at most; a buffer that doesn't fit is used once */
+  constructor(private readonly limit: number) {}
+
+  /** The `buffers`, concatenated in shared memory, and the length of each. */
+  stage(buffers: readonly Uint8Array[]): { data: Uint8Array; lengths: Uint32Array } {
+    const lengths = new Uint32Array(buffers.length);
+    let total = 0;
+    for (let i = 0; i < buffers.length; i++) total += lengths[i] = buffers[i].byteLength;
+    const data = this.acquire(total);
+    let at = 0;
+    for (const buffer of buffers) {
+      data.set(buffer, at);
+      at += buffer.byteLength;
+    }
+    return { data, lengths };
+  }
+
+  /** Gives back what `stage` returned, once the worker is done with it. */
+  release(data: Uint8Array): void {
+    wipe(data);
+    const buffer = data.buffer as SharedArrayBuffer;
+    if (this.keptBytes + buffer.byteLength > this.limit) return;
+    this.free.push(buffer);
+    this.keptBytes += buffer.byteLength;
+  }
+
+  /** Drops every kept buffer. */
+  clear(): void {
+    this.free.length = 0;
+    this.keptBytes = 0;
+  }
+
+  private acquire(bytes: number): Uint8Array {
+    // The smallest kept buffer that fits, so large ones stay for large tasks.
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength))
+        best = i;
+    }
+    if (best >= 0) {
+      const [buffer] = this.free.splice(best, 1);
+      this.keptBytes -= buffer.byteLength;
+      return new Uint8Array(buffer, 0, bytes);
+    }
+    return new Uint8Array(new SharedArrayBuffer(capacityFor(bytes)), 0, bytes);
+  }
+}
+
+/** Sizes rounded up to a power of two (64 KiB at least), so a buffer fits the tasks of a similar size. */
+function capacityFor(bytes: number): number {
+  return Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
+}
+
+const ZEROS = new Uint8Array(64 * 1024);
+
+/**
+ * Zeroes shared memory. `fill` on a view of a SharedArrayBuffer stores one element at a time (about
+ * 400 µs a MiB); `set` from a block of zeros copies at memory speed (about 20).
+ */
+function wipe(data: Uint8Array): void {
+  for (let at = 0; at < data.length; at += ZEROS.length)
+    data.set(ZEROS.subarray(0, Math.min(ZEROS.length, data.length - at)), at);
+}
