@@ -1,4 +1,3 @@
-import type { AeadCipher } from '../crypto/aead.js';
 import { aeadById } from '../crypto/aead.js';
 import { compressSync } from '../crypto/compression.js';
 import { CompressionCodec } from '../crypto/envelope.js';
@@ -66,67 +65,52 @@ export function compressAll(
 
 /** Seals each (already compressed) item: the work itself, on whichever thread. `codecs[i]` goes into its flags. */
 export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], codecs: Uint8Array): Buffer[] {
-  const sealer = new Sealer(parameters);
+  const cipher = aeadById(parameters.cipherId);
+  if (!cipher) throw new Error(`Unknown algorithm id ${parameters.cipherId}`);
+  const key = asBuffer(parameters.key);
+  const template = asBuffer(parameters.headerTemplate);
+  const context = asBuffer(parameters.context);
+  const nonces = asBuffer(parameters.nonces);
+  const nonceOffset = template.length - cipher.nonceSize;
   const envelopes: Buffer[] = new Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) {
-    envelopes[i] = Buffer.allocUnsafe(sealer.envelopeLength(bytes[i].length));
-    sealer.seal(i, bytes[i], codecs[i], envelopes[i], 0);
+    const header = Buffer.allocUnsafe(template.length);
+    template.copy(header);
+    header[FLAGS_OFFSET] = parameters.types[i] | (codecs[i] << 2);
+    nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
+    const aad = context.length ? Buffer.concat([header, context]) : header;
+    const { ciphertext, tag } = cipher.seal(key, header.subarray(nonceOffset), bytes[i], aad);
+    envelopes[i] = Buffer.concat([header, ciphertext, tag], header.length + ciphertext.length + tag.length);
   }
   return envelopes;
 }
 
-/**
- * `sealAll`, every envelope written straight into one buffer of its own (transferable): no envelope
- * is built apart and then copied again.
- */
-export function sealPacked(parameters: SealParameters, bytes: readonly Buffer[], codecs: Uint8Array): { data: Buffer; lengths: Uint32Array } {
-  const sealer = new Sealer(parameters);
-  const lengths = Uint32Array.from(bytes, (item) => sealer.envelopeLength(item.length));
-  const data = Buffer.allocUnsafeSlow(lengths.reduce((sum, length) => sum + length, 0));
-  for (let i = 0, at = 0; i < bytes.length; at += lengths[i++]) sealer.seal(i, bytes[i], codecs[i], data, at);
-  return { data, lengths };
-}
-
-/** Item `i` of a batch sealed into `out` at `offset`: header (with its flags and nonce), ciphertext, tag. */
-class Sealer {
-  private readonly cipher: AeadCipher;
-  private readonly key: Buffer;
-  private readonly template: Buffer;
-  private readonly context: Buffer;
-  private readonly nonces: Buffer;
-  private readonly nonceOffset: number;
-
-  constructor(private readonly parameters: SealParameters) {
-    const cipher = aeadById(parameters.cipherId);
-    if (!cipher) throw new Error(`Unknown algorithm id ${parameters.cipherId}`);
-    this.cipher = cipher;
-    this.key = asBuffer(parameters.key);
-    this.template = asBuffer(parameters.headerTemplate);
-    this.context = asBuffer(parameters.context);
-    this.nonces = asBuffer(parameters.nonces);
-    this.nonceOffset = this.template.length - cipher.nonceSize;
-  }
-
-  envelopeLength(plaintextLength: number): number {
-    return this.template.length + this.cipher.ciphertextLength(plaintextLength) + this.cipher.tagSize;
-  }
-
-  seal(i: number, bytes: Buffer, codec: number, out: Buffer, offset: number): void {
-    const { cipher, template, nonceOffset } = this;
-    const header = out.subarray(offset, offset + template.length);
-    template.copy(header);
-    header[FLAGS_OFFSET] = this.parameters.types[i] | (codec << 2);
-    this.nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
-    const aad = this.context.length ? Buffer.concat([header, this.context]) : header;
-    cipher.sealInto(this.key, header.subarray(nonceOffset), bytes, aad, out, offset + template.length);
-  }
-}
-
-/** A worker's side of a seal job: unpack, compress, seal into one buffer. */
+/** A worker's side of a seal job: unpack, compress, seal, pack the envelopes into one buffer. */
 export function runSealJob(job: SealJob): PackedEnvelopes {
   const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
-  const { data, lengths } = sealPacked(job, bytes, codecs);
-  return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+  const envelopes = sealAll(job, bytes, codecs);
+  const sealedLengths = Uint32Array.from(bytes, (item) => item.length);
+  // One large envelope already has a buffer of its own: send it as it is rather than copy it again.
+  const [only] = envelopes;
+  if (envelopes.length === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) {
+    return { data: only, lengths: Uint32Array.of(only.length), sealedLengths };
+  }
+  const { data, lengths } = pack(envelopes);
+  return { data, lengths, sealedLengths };
+}
+
+/** Concatenates into one buffer of its own (transferable without dragging a shared pool along). */
+export function pack(buffers: readonly Uint8Array[]): { data: Buffer; lengths: Uint32Array } {
+  const lengths = new Uint32Array(buffers.length);
+  let total = 0;
+  for (let i = 0; i < buffers.length; i++) total += lengths[i] = buffers[i].byteLength;
+  const data = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const buffer of buffers) {
+    data.set(buffer, at);
+    at += buffer.byteLength;
+  }
+  return { data, lengths };
 }
 
 /** Views into `data`, one per length (no copies). */
