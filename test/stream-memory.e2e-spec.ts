@@ -24,7 +24,7 @@ import { DecryptStream, EncryptStream } from './crypto/stream-transforms.js';
 const total = ${TOTAL};
 const piece = randomBytes(64 * 1024);
 const key = randomBytes(32);
-const fields = { cipher: AES_256_GCM, chunkSize: 65536, keyId: 'k1-memory', commitment: randomBytes(32), salt: randomBytes(32), noncePrefix: randomBytes(7) };
+const fields = { cipher: AES_256_GCM, chunkSize: Number(process.argv[2]), keyId: 'k1-memory', commitment: randomBytes(32), salt: randomBytes(32), noncePrefix: randomBytes(7) };
 const header = { ...fields, bytes: serializeStreamHeader(fields) };
 
 globalThis.gc();
@@ -85,24 +85,29 @@ describe('streaming memory', () => {
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('encrypts and decrypts 256 MiB with bounded memory', () => {
-    const output = execFileSync(process.execPath, ['--expose-gc', join(dir, 'child.mjs')], {
-      encoding: 'utf8',
-      env: { ...process.env, NODE_OPTIONS: '' },
-      timeout: 240_000,
-    });
-    const result = JSON.parse(output.trim().split('\n').at(-1)!) as {
-      bytes: number;
-      intact: boolean;
-      rssGrowth: number;
-      arrayBuffersGrowth: number;
-    };
-    expect(result.bytes).toBe(TOTAL);
-    expect(result.intact).toBe(true);
-    // A stream held in memory would need 256 MiB (twice over, encrypted and decrypted). What grows here
-    // is a few 64 KiB chunks in flight plus garbage V8 hasn't collected yet: it collects once external
-    // (Buffer) memory grows by a few tens of MiB, so ~30-45 MiB is normal; the bounds leave room for that.
-    expect(result.arrayBuffersGrowth).toBeLessThan(64 * 1024 * 1024);
-    expect(result.rssGrowth).toBeLessThan(96 * 1024 * 1024);
-  }, 300_000);
+  // 1 MiB is the default chunk size of createEncryptStream(), 64 KiB the former one.
+  it.each([65_536, 1024 * 1024])(
+    'encrypts and decrypts 256 MiB with bounded memory (%i-byte chunks)',
+    (chunkSize) => {
+      const output = execFileSync(process.execPath, ['--expose-gc', join(dir, 'child.mjs'), String(chunkSize)], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_OPTIONS: '' },
+        timeout: 240_000,
+      });
+      const result = JSON.parse(output.trim().split('\n').at(-1)!) as {
+        bytes: number;
+        intact: boolean;
+        rssGrowth: number;
+        arrayBuffersGrowth: number;
+      };
+      expect(result.bytes).toBe(TOTAL);
+      expect(result.intact).toBe(true);
+      // A stream held in memory would need 256 MiB (twice over, encrypted and decrypted). What grows here
+      // is a few chunks in flight plus garbage V8 hasn't collected yet: it collects once external
+      // (Buffer) memory grows by a few tens of MiB, so ~30-45 MiB is normal; the bounds leave room for that.
+      expect(result.arrayBuffersGrowth).toBeLessThan(64 * 1024 * 1024);
+      expect(result.rssGrowth).toBeLessThan(96 * 1024 * 1024);
+    },
+    300_000,
+  );
 });

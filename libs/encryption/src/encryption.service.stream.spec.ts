@@ -105,12 +105,44 @@ describe('EncryptionService streams', () => {
       }
     });
 
-    it('several MB with the default 64 KiB chunks', async () => {
+    it('several MB with the default 1 MiB chunks, recorded in the header', async () => {
       const plaintext = randomBytes(5 * 1024 * 1024 + 12_345);
       const ciphertext = await encrypt(plaintext, undefined, [16_384, 100_000]);
-      expect(parseStreamHeader(split(ciphertext).header)!.chunkSize).toBe(65_536);
+      const { header, chunks } = split(ciphertext);
+      expect(parseStreamHeader(header)!.chunkSize).toBe(1024 * 1024);
+      expect(chunks.map((c) => c.length)).toEqual([...Array(5).fill(1024 * 1024 + TAG), 12_345 + TAG]);
       const decrypted = await decrypt(ciphertext, undefined, [65_536 + 16, 1_000_003]);
       expect(createHash('sha256').update(decrypted).digest('hex')).toBe(createHash('sha256').update(plaintext).digest('hex'));
+    });
+
+    it('pushes a sealed chunk in pieces of at most 128 KiB, its tag with its ciphertext', async () => {
+      const piecesOf = async (size: number, options?: StreamEncryptOptions) => {
+        const pushed: number[] = [];
+        await pipeline(
+          Readable.from(pieces(randomBytes(size), [16_384])),
+          app.encryption.createEncryptStream(options),
+          new Writable({
+            write(chunk: Buffer, _encoding, callback) {
+              pushed.push(chunk.length);
+              callback();
+            },
+          }),
+        );
+        return pushed;
+      };
+      const headerSize = streamHeaderSize(app.keys.activeKey.id.length);
+      // 2.5 MiB in 1 MiB chunks: 8 + 8 full pieces and a tag-sized rest for the two full chunks, then 4 for the last.
+      const large = await piecesOf(2.5 * 1024 * 1024);
+      expect(large).toEqual([headerSize, ...Array(8).fill(131_072), TAG, ...Array(8).fill(131_072), TAG, ...Array(4).fill(131_072), TAG]);
+      // Small chunks: one piece per chunk, ciphertext and tag together.
+      expect(await piecesOf(250, { chunkSize: 100 })).toEqual([headerSize, 100 + TAG, 100 + TAG, 50 + TAG]);
+    });
+
+    it('streams with the former default of 64 KiB chunks still decrypt (the size comes from the header)', async () => {
+      const plaintext = randomBytes(3 * 65_536 + 100);
+      const ciphertext = await encrypt(plaintext, { chunkSize: 65_536 });
+      expect(split(ciphertext).chunks).toHaveLength(4);
+      expect((await decrypt(ciphertext, undefined, [65_536])).equals(plaintext)).toBe(true);
     });
 
     it('any size, chunk size and input split (property)', async () => {

@@ -16,7 +16,7 @@ export interface StoredFile {
   id: string;
   /** Plaintext bytes received. */
   bytes: number;
-  /** Bytes on disk (the streaming format: header and a tag per 64 KiB chunk). */
+  /** Bytes on disk (the streaming format: header and a tag per 1 MiB chunk). */
   storedBytes: number;
 }
 

@@ -61,6 +61,47 @@ class PieceQueue {
   }
 }
 
+/**
+ * Bytes per piece a sealed chunk is pushed in. Copying a chunk's ciphertext and tag into pieces this
+ * large costs less than what a destination spends on the many small writes it would get otherwise
+ * (a write per cipher output and per tag: a file took ~15% more CPU). Larger pieces made V8 collect
+ * the Buffers less often, so memory grew (256 KiB pieces: ~100 MiB through a 256 MiB stream).
+ */
+const SEALED_PIECE_SIZE = 128 * 1024;
+
+/** Gathers one sealed chunk, whose exact size is known, into pieces of up to `SEALED_PIECE_SIZE`. */
+class SealedChunkPieces {
+  private piece?: Buffer;
+  private filled = 0;
+
+  constructor(
+    private remaining: number,
+    private readonly emit: (piece: Buffer) => void,
+  ) {}
+
+  write(bytes: Buffer): void {
+    if (bytes.length > this.remaining) throw new Error('a sealed chunk came out longer than its plaintext and tag');
+    this.remaining -= bytes.length;
+    for (let from = 0; from < bytes.length; ) {
+      // Sized to what is left of the chunk, so a small chunk doesn't hold a large buffer.
+      this.piece ??= Buffer.allocUnsafe(Math.min(SEALED_PIECE_SIZE, bytes.length - from + this.remaining));
+      const copied = bytes.copy(this.piece, this.filled, from);
+      from += copied;
+      this.filled += copied;
+      if (this.filled === this.piece.length) {
+        this.emit(this.piece);
+        this.piece = undefined;
+        this.filled = 0;
+      }
+    }
+  }
+
+  /** Every byte was written and emitted (none of a piece is left uninitialized). */
+  end(): void {
+    if (this.remaining !== 0 || this.piece) throw new Error('a sealed chunk came out shorter than its plaintext and tag');
+  }
+}
+
 export interface EncryptStreamInit {
   cipher: AeadCipher;
   /** The per-stream subkey. */
@@ -130,9 +171,11 @@ export class EncryptStream extends Transform {
       authTagLength: STREAM_TAG_SIZE,
     });
     c.setAAD(this.aad);
-    for (const piece of this.queue.take(size)) this.out(c.update(piece));
-    c.final();
-    this.out(c.getAuthTag());
+    const sealed = new SealedChunkPieces(size + STREAM_TAG_SIZE, (piece) => this.out(piece));
+    for (const piece of this.queue.take(size)) sealed.write(c.update(piece));
+    sealed.write(c.final());
+    sealed.write(c.getAuthTag());
+    sealed.end();
     this.index++;
   }
 

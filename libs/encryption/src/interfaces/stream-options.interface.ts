@@ -4,7 +4,9 @@ import type { EncryptionContext } from './encryption-call-options.interface.js';
 export interface StreamEncryptOptions {
   /**
    * Plaintext bytes per chunk; each chunk carries its own 16-byte tag and is held in memory once while
-   * it is sealed (and when decrypted). 1 to 16777216 (16 MiB). @default 65536 (64 KiB)
+   * it is sealed (and when decrypted), so a decrypting reader gets its first bytes only after a whole
+   * chunk. Smaller chunks cost more CPU (a cipher context per chunk) but less memory per open stream.
+   * 1 to 16777216 (16 MiB). @default 1048576 (1 MiB)
    */
   chunkSize?: number;
   /** Encrypt with this key (at least `keySize` bytes) instead of the ring's active key. */

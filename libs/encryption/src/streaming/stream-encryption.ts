@@ -23,7 +23,12 @@ import type { ResolvedEncryptionOptions } from '../interfaces/encryption-module-
 import type { StreamDecryptOptions, StreamEncryptOptions } from '../interfaces/stream-options.interface.js';
 import type { KeyManagerService } from '../key-manager.service.js';
 
-export const DEFAULT_STREAM_CHUNK_SIZE = 64 * 1024;
+/**
+ * Chunk size of new streams. Every chunk costs a cipher context and a tag, so 1 MiB keeps that to ~0.1%
+ * of the work (64 KiB chunks ran at ~0.6 of one bare GCM pass); each side still holds only about one
+ * chunk. The size is in the header, so streams made with any other size still decrypt.
+ */
+export const DEFAULT_STREAM_CHUNK_SIZE = 1024 * 1024;
 
 export interface StreamCollaborators {
   options: ResolvedEncryptionOptions;
