@@ -61,9 +61,9 @@ export interface DecryptionFailureBurstOptions {
 
 /**
  * Worker threads (piscina) for large payloads: sealing and opening them, and compressing them first,
- * happen off the event loop, and `encryptMany()` / `decryptMany()` of large payloads spread over every
- * core (the calling thread takes its share of a batch too: one part smaller than `threshold`, items
- * adding up to about 256 KiB or one larger item, per turn of the event loop). A worker receives the
+ * happen off the event loop, and `encryptMany()` of large payloads spreads over every core (the
+ * calling thread takes its share of a batch too: one part smaller than `threshold`, items adding up to
+ * about 256 KiB or one larger item, per turn of the event loop). A worker receives the
  * derived cipher key of one algorithm, never a data key or the master key. The threads start with the
  * module and stop when it is destroyed.
  */
@@ -71,8 +71,8 @@ export interface WorkerPoolOptions {
   /** Worker threads; 0 keeps every operation on the calling thread. 0 to 64. @default os.availableParallelism() */
   size?: number;
   /**
-   * Smallest payload, in bytes, that goes to a worker (for `encryptMany()` and `decryptMany()`, the
-   * batch's total, which is then split over every thread and the calling one). Sealing 1 MiB with
+   * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total, which
+   * is then split over every thread and the calling one). Sealing 1 MiB with
    * AES-256-GCM holds the event loop for about a millisecond, less than the hand-off to a thread and
    * the copies it needs cost in throughput (docs/BENCHMARKS.md); from a few MiB the pause becomes worth
    * avoiding. 1024 to 2^30.
