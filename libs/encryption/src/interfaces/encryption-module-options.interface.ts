@@ -65,7 +65,7 @@ export interface DecryptionFailureBurstOptions {
  * calling thread takes its share of a batch too: one part smaller than `threshold`, items adding up to
  * about 256 KiB or one larger item, per turn of the event loop). A worker receives the
  * derived cipher key of one algorithm, never a data key or the master key. The threads start with the
- * module and stop when it is destroyed.
+ * first payload that needs them and stop when the module is destroyed.
  */
 export interface WorkerPoolOptions {
   /** Worker threads; 0 keeps every operation on the calling thread. 0 to 64. @default os.availableParallelism() */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { OnModuleDestroy } from '@nestjs/common';
 import { Injectable, Logger } from '@nestjs/common';
 import { Piscina } from 'piscina';
 
@@ -22,13 +22,13 @@ const WORKER_URL = new URL('./crypto.worker.js', import.meta.url);
 
 /**
  * Worker threads (piscina) for large payloads, so sealing and opening them (and compressing them
- * first) doesn't hold the event loop, and a batch of large payloads uses every core. Started with the
- * module (so the first large payload doesn't wait for threads to boot), closed with it. A task carries
- * the derived cipher key of one algorithm, never a data key or the master key; inputs go in through
- * reused shared memory (`StagingArea`) and results come back as transferred buffers.
+ * first) doesn't hold the event loop, and a batch of large payloads uses every core. Started on first
+ * use (an app that never sees a large payload never pays for threads), closed with the module. A task
+ * carries the derived cipher key of one algorithm, never a data key or the master key; inputs go in
+ * through reused shared memory (`StagingArea`) and results come back as transferred buffers.
  */
 @Injectable()
-export class CryptoWorkerPool implements OnModuleInit, OnModuleDestroy {
+export class CryptoWorkerPool implements OnModuleDestroy {
   private readonly logger = new Logger(CryptoWorkerPool.name);
   private pool?: Piscina;
   private available: boolean;
@@ -38,10 +38,6 @@ export class CryptoWorkerPool implements OnModuleInit, OnModuleDestroy {
   constructor(@InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions) {
     this.available = options.workerPool.size > 0;
     this.staging = new StagingArea(STAGING_BYTES);
-  }
-
-  onModuleInit(): void {
-    if (this.available && existsSync(fileURLToPath(WORKER_URL))) this.start();
   }
 
   /** Payloads (and batches) of at least this many bytes go to the pool when it is available. */
@@ -134,7 +130,7 @@ export class CryptoWorkerPool implements OnModuleInit, OnModuleDestroy {
     this.staging.clear();
   }
 
-  /** Starts the threads (with the module, else on first use); false when the worker file can't be found. */
+  /** Starts the threads on first use; false when the worker file can't be found. */
   private start(): boolean {
     if (this.pool) return true;
     const filename = fileURLToPath(WORKER_URL);
