@@ -91,6 +91,10 @@ withTampered[3][withTampered[3].length - 5] ^= 1;
 const settled = await shared.service.decryptMany(withTampered, { key });
 out.tamperedAlone = settled.every((result, i) => (i === 3 ? !result.ok && result.error instanceof DecryptionError : result.ok));
 out.distinctNonces = new Set(fromPool.map((envelope) => envelope.toString('base64'))).size === mixed.length;
+// The shared memory the pool keeps for the next tasks holds no plaintext: the workers wiped what they sealed.
+const kept = shared.pool.staging.free;
+out.stagingKept = kept.length;
+out.stagingWiped = kept.every((buffer) => new Uint8Array(buffer).every((byte) => byte === 0));
 await shared.app.close();
 await unpooled.app.close();
 
@@ -138,6 +142,8 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     expect(out.poolToMain).toBe(true);
     expect(out.mainToPool).toBe(true);
     expect(out.distinctNonces).toBe(true);
+    expect(out.stagingKept).toBeGreaterThan(0);
+    expect(out.stagingWiped).toBe(true);
     // decryptMany opens the 5 MiB envelope (at least the threshold) in a worker, the others here.
     expect(out.sharedOpens).toBe(1);
     expect(out.tamperedAlone).toBe(true);

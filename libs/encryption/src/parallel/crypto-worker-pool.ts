@@ -97,10 +97,14 @@ export class CryptoWorkerPool implements OnModuleDestroy {
     let output: PackedEnvelopes;
     try {
       output = (await pool.run(task)) as PackedEnvelopes;
+    } catch (error) {
+      this.staging.release(data); // the worker may not have reached its wipe
+      throw error;
     } finally {
       key.fill(0);
-      this.staging.release(data);
     }
+    // The worker wiped the plaintexts when it was done (crypto.worker.ts).
+    this.staging.release(data, { wiped: true });
     const sealed = Buffer.from(output.data.buffer, output.data.byteOffset, output.data.byteLength);
     return { envelopes: unpack(sealed, output.lengths), sealedLengths: output.sealedLengths };
   }
@@ -117,7 +121,7 @@ export class CryptoWorkerPool implements OnModuleDestroy {
       plaintext = (await pool.run(task)) as Uint8Array;
     } finally {
       key.fill(0);
-      this.staging.release(ciphertext);
+      this.staging.release(ciphertext, { wiped: true }); // a ciphertext: nothing secret to wipe
     }
     return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   }

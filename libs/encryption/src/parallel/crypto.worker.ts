@@ -2,13 +2,15 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 
 import type { OpenJob, SealJob } from './seal-job.js';
 import { runOpenJob, runSealJob } from './seal-job.js';
+import { wipeShared } from './staging-area.js';
 
 /** A task of `CryptoWorkerPool`: seal many envelopes, or open one large one. */
 export type CryptoTask = ({ kind: 'seal' } & SealJob) | ({ kind: 'open' } & OpenJob);
 
 /**
  * The worker thread's entry point (piscina calls the default export). Results travel back as
- * transferred buffers, not copies. The copy of the cipher key this thread received is wiped after use.
+ * transferred buffers, not copies. The copy of the cipher key this thread received, and the plaintexts
+ * it sealed (in the pool's shared staging memory), are wiped after use.
  */
 export default function runCryptoTask(task: CryptoTask): unknown {
   try {
@@ -20,6 +22,8 @@ export default function runCryptoTask(task: CryptoTask): unknown {
     return movable(plaintext, plaintext);
   } finally {
     task.key.fill(0);
+    // The plaintexts came in shared memory the pool reuses: leave none of them behind.
+    if (task.kind === 'seal') wipeShared(task.data);
   }
 }
 

@@ -85,32 +85,37 @@ export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], co
   return envelopes;
 }
 
-/** A worker's side of a seal job: unpack, compress, seal, pack the envelopes into one buffer. */
+/**
+ * A worker's side of a seal job: unpack, compress, and seal every envelope straight into one buffer
+ * of its own, which is transferred back. One allocation per job and no copies: allocating and
+ * faulting in a fresh buffer per envelope (and another to concatenate them) cost a worker about as
+ * much as the encryption.
+ */
 export function runSealJob(job: SealJob): PackedEnvelopes {
   const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
-  const envelopes = sealAll(job, bytes, codecs);
-  const sealedLengths = Uint32Array.from(bytes, (item) => item.length);
-  // One large envelope already has a buffer of its own: send it as it is rather than copy it again.
-  const [only] = envelopes;
-  if (envelopes.length === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) {
-    return { data: only, lengths: Uint32Array.of(only.length), sealedLengths };
-  }
-  const { data, lengths } = pack(envelopes);
-  return { data, lengths, sealedLengths };
-}
-
-/** Concatenates into one buffer of its own (transferable without dragging a shared pool along). */
-export function pack(buffers: readonly Uint8Array[]): { data: Buffer; lengths: Uint32Array } {
-  const lengths = new Uint32Array(buffers.length);
-  let total = 0;
-  for (let i = 0; i < buffers.length; i++) total += lengths[i] = buffers[i].byteLength;
-  const data = Buffer.allocUnsafeSlow(total);
+  const cipher = aeadById(job.cipherId);
+  if (!cipher) throw new Error(`Unknown algorithm id ${job.cipherId}`);
+  const key = asBuffer(job.key);
+  const template = asBuffer(job.headerTemplate);
+  const context = asBuffer(job.context);
+  const nonces = asBuffer(job.nonces);
+  const nonceOffset = template.length - cipher.nonceSize;
+  const lengths = Uint32Array.from(bytes, (item) => template.length + cipher.ciphertextLength(item.length) + cipher.tagSize);
+  const data = Buffer.allocUnsafeSlow(lengths.reduce((sum, length) => sum + length, 0));
   let at = 0;
-  for (const buffer of buffers) {
-    data.set(buffer, at);
-    at += buffer.byteLength;
+  for (let i = 0; i < bytes.length; i++) {
+    const header = data.subarray(at, at + template.length);
+    template.copy(header);
+    header[FLAGS_OFFSET] = job.types[i] | (codecs[i] << 2);
+    nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
+    const aad = context.length ? Buffer.concat([header, context]) : header;
+    const body = lengths[i] - template.length;
+    const written = cipher.sealInto(key, header.subarray(nonceOffset), bytes[i], aad, data, at + template.length);
+    // allocUnsafeSlow memory holds old bytes: never send an envelope back that isn't fully written.
+    if (written !== body) throw new Error(`${cipher.name} wrote ${written} bytes, expected ${body}`);
+    at += lengths[i];
   }
-  return { data, lengths };
+  return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
 }
 
 /** Views into `data`, one per length (no copies). */

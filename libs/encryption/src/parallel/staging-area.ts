@@ -5,7 +5,7 @@
  * Copied into fresh memory, every MiB costs its page faults as well (about four times the copy itself);
  * copied into a buffer that earlier tasks already touched, only the copy remains. The worker reads the
  * input where it is, as a SharedArrayBuffer isn't copied on the way. A released buffer is wiped, so no
- * plaintext outlives its task here.
+ * plaintext outlives its task here (the worker wipes what it sealed, so this thread doesn't have to).
  */
 export class StagingArea {
   private readonly free: SharedArrayBuffer[] = [];
@@ -28,9 +28,12 @@ export class StagingArea {
     return { data, lengths };
   }
 
-  /** Gives back what `stage` returned, once the worker is done with it. */
-  release(data: Uint8Array): void {
-    wipe(data);
+  /**
+   * Gives back what `stage` returned, once the worker is done with it. Wiped here unless `wiped` says
+   * the worker already did it (off this thread), or the bytes were never secret (ciphertexts).
+   */
+  release(data: Uint8Array, { wiped = false }: { wiped?: boolean } = {}): void {
+    if (!wiped) wipeShared(data);
     const buffer = data.buffer as SharedArrayBuffer;
     if (this.keptBytes + buffer.byteLength > this.limit) return;
     this.free.push(buffer);
@@ -70,7 +73,7 @@ const ZEROS = new Uint8Array(64 * 1024);
  * Zeroes shared memory. `fill` on a view of a SharedArrayBuffer stores one element at a time (about
  * 400 µs a MiB); `set` from a block of zeros copies at memory speed (about 20).
  */
-function wipe(data: Uint8Array): void {
+export function wipeShared(data: Uint8Array): void {
   for (let at = 0; at < data.length; at += ZEROS.length)
     data.set(ZEROS.subarray(0, Math.min(ZEROS.length, data.length - at)), at);
 }
