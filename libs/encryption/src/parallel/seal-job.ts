@@ -65,24 +65,12 @@ export function compressAll(
 
 /** Seals each (already compressed) item: the work itself, on whichever thread. `codecs[i]` goes into its flags. */
 export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], codecs: Uint8Array): Buffer[] {
-  const cipher = aeadById(parameters.cipherId);
-  if (!cipher) throw new Error(`Unknown algorithm id ${parameters.cipherId}`);
-  const key = asBuffer(parameters.key);
-  const template = asBuffer(parameters.headerTemplate);
-  const context = asBuffer(parameters.context);
-  const nonces = asBuffer(parameters.nonces);
-  const nonceOffset = template.length - cipher.nonceSize;
-  const envelopes: Buffer[] = new Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) {
-    const header = Buffer.allocUnsafe(template.length);
-    template.copy(header);
-    header[FLAGS_OFFSET] = parameters.types[i] | (codecs[i] << 2);
-    nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
-    const aad = context.length ? Buffer.concat([header, context]) : header;
-    const { ciphertext, tag } = cipher.seal(key, header.subarray(nonceOffset), bytes[i], aad);
-    envelopes[i] = Buffer.concat([header, ciphertext, tag], header.length + ciphertext.length + tag.length);
-  }
-  return envelopes;
+  const sealer = sealerFor(parameters);
+  return bytes.map((item, i) => {
+    const envelope = Buffer.allocUnsafe(sealer.envelopeLength(item.length));
+    sealer.sealInto(i, item, codecs[i], envelope, 0);
+    return envelope;
+  });
 }
 
 /**
@@ -93,29 +81,41 @@ export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], co
  */
 export function runSealJob(job: SealJob): PackedEnvelopes {
   const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
-  const cipher = aeadById(job.cipherId);
-  if (!cipher) throw new Error(`Unknown algorithm id ${job.cipherId}`);
-  const key = asBuffer(job.key);
-  const template = asBuffer(job.headerTemplate);
-  const context = asBuffer(job.context);
-  const nonces = asBuffer(job.nonces);
-  const nonceOffset = template.length - cipher.nonceSize;
-  const lengths = Uint32Array.from(bytes, (item) => template.length + cipher.ciphertextLength(item.length) + cipher.tagSize);
+  const sealer = sealerFor(job);
+  const lengths = Uint32Array.from(bytes, (item) => sealer.envelopeLength(item.length));
   const data = Buffer.allocUnsafeSlow(lengths.reduce((sum, length) => sum + length, 0));
   let at = 0;
   for (let i = 0; i < bytes.length; i++) {
-    const header = data.subarray(at, at + template.length);
-    template.copy(header);
-    header[FLAGS_OFFSET] = job.types[i] | (codecs[i] << 2);
-    nonces.copy(header, nonceOffset, i * cipher.nonceSize, (i + 1) * cipher.nonceSize);
-    const aad = context.length ? Buffer.concat([header, context]) : header;
-    const body = lengths[i] - template.length;
-    const written = cipher.sealInto(key, header.subarray(nonceOffset), bytes[i], aad, data, at + template.length);
-    // allocUnsafeSlow memory holds old bytes: never send an envelope back that isn't fully written.
-    if (written !== body) throw new Error(`${cipher.name} wrote ${written} bytes, expected ${body}`);
+    sealer.sealInto(i, bytes[i], codecs[i], data, at);
     at += lengths[i];
   }
   return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+}
+
+/** Writes envelopes of one job: its parameters decoded once, each envelope sealed in place. */
+function sealerFor(parameters: SealParameters) {
+  const cipher = aeadById(parameters.cipherId);
+  if (!cipher) throw new Error(`Unknown algorithm id ${parameters.cipherId}`);
+  const key = asBuffer(parameters.key);
+  const template = asBuffer(parameters.headerTemplate);
+  const context = asBuffer(parameters.context);
+  const nonces = asBuffer(parameters.nonces);
+  const nonceOffset = template.length - cipher.nonceSize;
+  return {
+    envelopeLength: (plaintextLength: number) => template.length + cipher.ciphertextLength(plaintextLength) + cipher.tagSize,
+    /** Item `index`'s envelope (header, ciphertext, tag) into `out` from `at`. */
+    sealInto(index: number, plaintext: Buffer, codec: number, out: Buffer, at: number): void {
+      const header = out.subarray(at, at + template.length);
+      template.copy(header);
+      header[FLAGS_OFFSET] = parameters.types[index] | (codec << 2);
+      nonces.copy(header, nonceOffset, index * cipher.nonceSize, (index + 1) * cipher.nonceSize);
+      const aad = context.length ? Buffer.concat([header, context]) : header;
+      const body = cipher.ciphertextLength(plaintext.length) + cipher.tagSize;
+      const written = cipher.sealInto(key, header.subarray(nonceOffset), plaintext, aad, out, at + template.length);
+      // allocUnsafe memory holds old bytes: never hand out an envelope that isn't fully written.
+      if (written !== body) throw new Error(`${cipher.name} wrote ${written} bytes, expected ${body}`);
+    },
+  };
 }
 
 /** Views into `data`, one per length (no copies). */
