@@ -29,7 +29,8 @@ export function renderMarkdown(environment: Environment, options: MeasureOptions
       .join(', ')}`,
     `- Method: each contender is warmed up for ${options.warmupMs} ms, then the contenders of a comparison run in ` +
       `${options.rounds} interleaved rounds of ${options.roundMs} ms each, taking turns in shuffled order every few ` +
-      "milliseconds, so machine noise hits all of them. Each batch is timed by the wall clock (*ops/s*, *MB/s*) and by this process's CPU " +
+      'milliseconds, so machine noise hits all of them; each batch ends with one turn of the event loop inside its timed ' +
+      "window, so the garbage collection work it leaves for the loop is charged to it. Each batch is timed by the wall clock (*ops/s*, *MB/s*) and by this process's CPU " +
       'time, all threads included (*ops/CPU-s*): when other processes compete for the cores, the wall clock also counts ' +
       'time spent waiting for a core, so targets are judged on the CPU-time ratios and the wall-clock ratios are shown ' +
       'beside them. Rates are medians over rounds; *spread* is half the range of the CPU-time rounds relative to the ' +
