@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { JWK } from 'jose';
 import { CompactEncrypt, decodeProtectedHeader, importJWK } from 'jose';
-import type { KeyStore } from 'nestjs-encryption';
+import type { KeyStore, StoredKeyRing } from 'nestjs-encryption';
 import { FileKeyStore, InMemoryKeyStore } from 'nestjs-encryption';
 import { PostgresKeyStore } from 'nestjs-encryption/postgres';
 import { RedisKeyStore } from 'nestjs-encryption/redis';
@@ -85,6 +85,16 @@ const BACKENDS: Backend[] = [
   },
 ];
 
+/** The ring as a new connection reads it; the connection is closed again (an open pool would keep Jest alive). */
+async function loadFresh(backend: Backend, namespace: string): Promise<StoredKeyRing> {
+  const store = backend.connect(namespace);
+  try {
+    return (await store.load())!;
+  } finally {
+    await store.close?.();
+  }
+}
+
 async function joseEncrypt(jwk: JWK, text: string): Promise<string> {
   return new CompactEncrypt(Buffer.from(text))
     .setProtectedHeader({ alg: jwk.alg!, enc: 'A256GCM', kid: jwk.kid, cty: 'text/plain' })
@@ -121,7 +131,7 @@ describe.each(BACKENDS)('key pairs through $name', (backend) => {
     expect(raw).toContain(first.kid!);
     expect(raw).toContain('wrappedPrivateKey');
     for (const member of PRIVATE_MEMBERS) expect(raw).not.toMatch(new RegExp(`"${member}"\\s*:`));
-    const stored = (await backend.connect(namespace).load())!;
+    const stored = await loadFresh(backend, namespace);
     expect(stored.keyPairs).toHaveLength(1);
     expect(stored.keyPairs![0]).toMatchObject({ kid: first.kid, alg: 'ECDH-ES+A256KW', crv: 'P-256', state: 'active' });
 
@@ -140,10 +150,10 @@ describe.each(BACKENDS)('key pairs through $name', (backend) => {
     expect(b.keys.publicJwks().keys.map((jwk) => jwk.kid)).toEqual([second.kid, first.kid]);
 
     // Rewrap: the backend now holds other wrapped values, and only the new master key opens them.
-    const wrappedBefore = (await backend.connect(namespace).load())!.keyPairs!.map((pair) => pair.wrappedPrivateKey);
+    const wrappedBefore = (await loadFresh(backend, namespace)).keyPairs!.map((pair) => pair.wrappedPrivateKey);
     const newMasterKey = randomBytes(32);
     await a.keys.rewrapMasterKey(newMasterKey);
-    const rewrapped = (await backend.connect(namespace).load())!;
+    const rewrapped = await loadFresh(backend, namespace);
     expect(rewrapped.keyPairs!.map((pair) => pair.kid)).toEqual([second.kid, first.kid]);
     rewrapped.keyPairs!.forEach((pair, i) => expect(pair.wrappedPrivateKey).not.toBe(wrappedBefore[i]));
     raw = await backend.raw(namespace);
