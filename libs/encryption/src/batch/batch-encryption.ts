@@ -384,26 +384,16 @@ export class BatchEncryption {
   }
 
   /**
-   * Opens `jobs` on the workers (and, were any smaller than the pool's threshold, on this thread too:
-   * `runShared`), a few at a time. Each job settles on its own: one that doesn't verify fails its item only.
+   * Opens `jobs` (envelopes of at least the pool's threshold) on the workers, as many at a time as
+   * they take (`runShared`). Each job settles on its own: one that doesn't verify fails its item only.
    */
   private async openShared(jobs: readonly PooledOpen[]): Promise<void> {
-    const pool = this.c.pool;
     await runShared<void>({
       parts: jobs.length,
-      capacity: pool.capacity,
+      capacity: this.c.pool.capacity,
       offload: (index) => {
         const { envelope, dataKey, aad, resolve, reject } = jobs[index];
         return this.openInPool(envelope, dataKey, aad).then(resolve, reject);
-      },
-      here: (index) => jobs[index].envelope.ciphertext.length < pool.threshold,
-      runHere: (index) => {
-        const { envelope, dataKey, aad, resolve, reject } = jobs[index];
-        try {
-          resolve(openWith(envelope, dataKey, aad));
-        } catch (error) {
-          reject(error);
-        }
       },
     });
   }

@@ -49,6 +49,13 @@ describe('runShared', () => {
     expect(ranBy.every((by) => by === 'worker')).toBe(true);
   });
 
+  it('runs every part on the workers when there is no runHere', async () => {
+    const { ranBy, work } = recorder(12);
+    const { runHere: _unused, here: _alsoUnused, ...workersOnly } = work;
+    expect(await runShared(workersOnly)).toEqual(Array.from({ length: 12 }, (_, i) => `result ${i}`));
+    expect(ranBy.every((by) => by === 'worker')).toBe(true);
+  });
+
   it('rejects with the first failure and starts no part after it', async () => {
     let started = 0;
     const failure = new Error('worker failed');
@@ -61,8 +68,6 @@ describe('runShared', () => {
         if (index === 3) throw failure;
         return index;
       },
-      here: () => false,
-      runHere: (index) => index,
     });
     await expect(promise).rejects.toBe(failure);
     expect(started).toBeLessThan(50);

@@ -8,10 +8,10 @@ export interface SharedWork<R> {
   capacity: number;
   /** Runs part `index` on a worker. */
   offload(index: number): Promise<R>;
-  /** Runs part `index` on the calling thread, if it may (see `here`). */
-  runHere(index: number): R | Promise<R>;
+  /** Runs part `index` on the calling thread, if it may (see `here`). Without it, only the workers run parts. */
+  runHere?(index: number): R | Promise<R>;
   /** Whether part `index` is small enough to hold the event loop for (the calling thread skips the rest). */
-  here(index: number): boolean;
+  here?(index: number): boolean;
 }
 
 /**
@@ -44,12 +44,12 @@ export async function runShared<R>(work: SharedWork<R>): Promise<R[]> {
     for (;;) {
       // A turn of the event loop first: the workers' first parts leave, finished ones are collected.
       await nextTurn();
-      if (failed || front >= back || !work.here(back - 1)) return;
+      if (failed || front >= back || !work.here?.(back - 1)) return;
       const index = --back;
-      results[index] = await work.runHere(index);
+      results[index] = await work.runHere!(index);
     }
   };
   const lanes = Array.from({ length: Math.min(work.capacity, work.parts) }, () => guard(worker));
-  await Promise.all([...lanes, guard(caller)]);
+  await Promise.all(work.runHere ? [...lanes, guard(caller)] : lanes);
   return results;
 }
