@@ -75,6 +75,11 @@ const originals = mixed.map((item) => (Buffer.isBuffer(item) ? Buffer.from(item)
 const tasksBefore = shared.pool.completedTasks;
 const fromPool = await shared.service.encryptMany(mixed, { failFast: true, key });
 out.sharedTasks = shared.pool.completedTasks - tasksBefore;
+// The shared memory the pool keeps for the next tasks holds no plaintext: the workers wiped what they sealed.
+// (Checked before any decryption: staged ciphertexts are not secret and are not wiped.)
+const kept = shared.pool.staging.free;
+out.stagingKept = kept.length;
+out.stagingWiped = kept.every((buffer) => new Uint8Array(buffer).every((byte) => byte === 0));
 const fromMain = await unpooled.service.encryptMany(mixed, { failFast: true, key });
 // The callers' buffers are neither detached nor changed.
 out.inputsIntact = mixed.every((item, i) => !Buffer.isBuffer(item) || (item.byteLength === originals[i].byteLength && item.equals(originals[i])));
@@ -91,10 +96,6 @@ withTampered[3][withTampered[3].length - 5] ^= 1;
 const settled = await shared.service.decryptMany(withTampered, { key });
 out.tamperedAlone = settled.every((result, i) => (i === 3 ? !result.ok && result.error instanceof DecryptionError : result.ok));
 out.distinctNonces = new Set(fromPool.map((envelope) => envelope.toString('base64'))).size === mixed.length;
-// The shared memory the pool keeps for the next tasks holds no plaintext: the workers wiped what they sealed.
-const kept = shared.pool.staging.free;
-out.stagingKept = kept.length;
-out.stagingWiped = kept.every((buffer) => new Uint8Array(buffer).every((byte) => byte === 0));
 await shared.app.close();
 await unpooled.app.close();
 
