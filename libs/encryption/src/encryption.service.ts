@@ -10,7 +10,7 @@ import type { AeadCipher } from './crypto/aead.js';
 import { aeadByName, randomNonce } from './crypto/aead.js';
 import type { ForeignFormat } from './crypto/ciphertext-format.js';
 import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from './crypto/ciphertext-format.js';
-import { CODEC_BY_ALGORITHM, compress, decompress, DecompressionLimitExceeded } from './crypto/compression.js';
+import { CODEC_BY_ALGORITHM, compress, decompressPayload } from './crypto/compression.js';
 import { DataKey, explicitKeyId } from './crypto/data-key.js';
 import type { Envelope } from './crypto/envelope.js';
 import { CompressionCodec, parseEnvelope, serializeHeader } from './crypto/envelope.js';
@@ -22,7 +22,6 @@ import { InjectEncryptionOptions } from './decorators/inject-encryption-options.
 import { EncryptionAuditor } from './encryption-audit.service.js';
 import { EncryptionEvents } from './encryption-events.service.js';
 import {
-  DecompressionLimitError,
   DecryptionError,
   EncryptionError,
   EncryptionInputError,
@@ -40,6 +39,7 @@ import type { StreamDecryptOptions, StreamEncryptOptions } from './interfaces/st
 import { KeyManagerService } from './key-manager.service.js';
 import { CryptoWorkerPool } from './parallel/crypto-worker-pool.js';
 import { StreamEncryption } from './streaming/stream-encryption.js';
+import { isPromiseLike } from './utils/is-promise-like.js';
 
 /**
  * Encrypts strings, bytes and JSON values into the self-describing envelope (docs/FORMAT.md) and
@@ -254,7 +254,7 @@ export class EncryptionService {
     };
     try {
       const plaintext = this.unsealOrThrow(input, options, stats);
-      return plaintext instanceof Promise ? plaintext.catch(failed) : Promise.resolve(plaintext);
+      return isPromiseLike(plaintext) ? Promise.resolve(plaintext).catch(failed) : Promise.resolve(plaintext);
     } catch (error) {
       return Promise.reject(error).catch(failed);
     }
@@ -295,19 +295,15 @@ export class EncryptionService {
       return decodePlaintext(envelope.payloadType, plaintext);
     }
     if (options.decompress === false) return plaintext;
-    return decompress(envelope.codec, plaintext, this.options.maxDecompressedSize).then(
-      (decompressed) => {
-        if (stats) {
-          stats.plaintextBytes = decompressed.length;
-          stats.compressionRatio = plaintext.length / decompressed.length;
-        }
-        return decodePlaintext(envelope.payloadType, decompressed);
-      },
-      (error: unknown) => {
-        if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(this.options.maxDecompressedSize);
-        throw new DecryptionError(undefined, undefined, { cause: error });
-      },
-    );
+    const decoded = (decompressed: Buffer) => {
+      if (stats) {
+        stats.plaintextBytes = decompressed.length;
+        stats.compressionRatio = plaintext.length / decompressed.length;
+      }
+      return decodePlaintext(envelope.payloadType, decompressed);
+    };
+    const decompressed = decompressPayload(envelope.codec, plaintext, this.options.maxDecompressedSize);
+    return Buffer.isBuffer(decompressed) ? decoded(decompressed) : decompressed.then(decoded);
   }
 
   private encryptFernet(data: Plaintext, options: EncryptOptions): Promise<string> {

@@ -2,14 +2,7 @@ import { randomFillSync, timingSafeEqual } from 'node:crypto';
 
 import type { AeadCipher } from '../crypto/aead.js';
 import { checkUntypedAs, decodeForeignPayload, foreignFormatOf } from '../crypto/ciphertext-format.js';
-import {
-  ASYNC_COMPRESSION_THRESHOLD,
-  compress,
-  decompress,
-  decompressesInline,
-  DecompressionLimitExceeded,
-  decompressSync,
-} from '../crypto/compression.js';
+import { ASYNC_COMPRESSION_THRESHOLD, compress, decompressPayload } from '../crypto/compression.js';
 import { DataKey, explicitKeyId } from '../crypto/data-key.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { CompressionCodec, parseEnvelope, serializeHeader } from '../crypto/envelope.js';
@@ -20,7 +13,6 @@ import { decodePlaintext } from '../crypto/plaintext-codec.js';
 import type { EncryptionAuditor } from '../encryption-audit.service.js';
 import type { EncryptionEvents } from '../encryption-events.service.js';
 import {
-  DecompressionLimitError,
   DecryptionError,
   EncryptionError,
   EncryptionInputError,
@@ -39,6 +31,7 @@ import type { CryptoWorkerPool } from '../parallel/crypto-worker-pool.js';
 import type { SealParameters } from '../parallel/seal-job.js';
 import { compressAll, sealAll } from '../parallel/seal-job.js';
 import { runShared } from '../parallel/shared-work.js';
+import { isPromiseLike } from '../utils/is-promise-like.js';
 
 /** A worker task collects items up to about this many bytes, so small items share a hand-off. */
 const JOB_BYTES = 256 * 1024;
@@ -299,7 +292,7 @@ export class BatchEncryption {
       try {
         const value = run();
         if (value === UNKNOWN_KEY) return;
-        if (value instanceof Promise) pending.push(value.then(done, fail));
+        if (isPromiseLike(value)) pending.push(Promise.resolve(value).then(done, fail));
         else done(value);
       } catch (error) {
         fail(error);
@@ -420,28 +413,15 @@ export class BatchEncryption {
       return decodePlaintext(envelope.payloadType, plaintext);
     }
     if (options.decompress === false) return plaintext;
-    const limit = this.c.options.maxDecompressedSize;
     const decoded = (decompressed: Buffer) => {
       stats.plaintextBytes += decompressed.length;
       stats.compressedItems++;
       stats.compressionRatioSum += plaintext.length / decompressed.length;
       return decodePlaintext(envelope.payloadType, decompressed);
     };
-    const failed = (error: unknown): never => {
-      if (error instanceof DecompressionLimitExceeded) throw new DecompressionLimitError(limit);
-      throw new DecryptionError(undefined, undefined, { cause: error });
-    };
-    // Small payloads decompress right here (as decompress() would), without a promise per item.
-    if (decompressesInline(plaintext)) {
-      let decompressed: Buffer;
-      try {
-        decompressed = decompressSync(envelope.codec, plaintext, limit);
-      } catch (error) {
-        return failed(error);
-      }
-      return decoded(decompressed);
-    }
-    return decompress(envelope.codec, plaintext, limit).then(decoded, failed);
+    // Small payloads decompress right here, without a promise per item.
+    const decompressed = decompressPayload(envelope.codec, plaintext, this.c.options.maxDecompressedSize);
+    return Buffer.isBuffer(decompressed) ? decoded(decompressed) : decompressed.then(decoded);
   }
 
   private async decryptForeign(format: 'fernet' | 'jwe', input: Buffer | Uint8Array | string, options: DecryptOptions): Promise<Plaintext> {

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
+import { DecompressionLimitError, DecryptionError } from '../errors/encryption.errors.js';
 import { CompressionCodec } from './envelope.js';
 
 export type CompressionAlgorithm = 'gzip' | 'brotli';
@@ -72,13 +73,13 @@ function bitsPerByte(data: Buffer, start: number, length: number): number {
 
 /** Compresses, or returns `data` itself (so no smaller) when a sample shows it won't compress. */
 export async function compress(codec: CompressionCodec, data: Buffer): Promise<Buffer> {
+  if (data.length < ASYNC_THRESHOLD) return compressSync(codec, data);
   if (codec === CompressionCodec.None || !looksCompressible(data)) return data;
-  const large = data.length >= ASYNC_THRESHOLD;
   switch (codec) {
     case CompressionCodec.Gzip:
-      return large ? gzipAsync(data, gzipOptions(data.length)) : zlib.gzipSync(data, gzipOptions(data.length));
+      return gzipAsync(data, gzipOptions(data.length));
     case CompressionCodec.Brotli:
-      return large ? brotliAsync(data, BROTLI_OPTIONS) : zlib.brotliCompressSync(data, BROTLI_OPTIONS);
+      return brotliAsync(data, BROTLI_OPTIONS);
     default:
       return data;
   }
@@ -97,46 +98,45 @@ export function compressSync(codec: CompressionCodec, data: Buffer): Buffer {
   }
 }
 
-/** Thrown when the output would exceed `maxOutputLength`: a decompression bomb or a misconfigured limit. */
-export class DecompressionLimitExceeded extends Error {}
+/** Compressed payloads this large are decompressed on libuv's thread pool (they may expand 8x or more). */
+const ASYNC_DECOMPRESSION_THRESHOLD = ASYNC_THRESHOLD / 8;
 
-/** Whether `decompress()` would work on the calling thread anyway: then `decompressSync()` saves a promise. */
-export function decompressesInline(data: Buffer): boolean {
-  return data.length < ASYNC_THRESHOLD / 8;
-}
-
-/** `decompress()` on the calling thread, for small payloads (see `decompressesInline`). */
-export function decompressSync(codec: CompressionCodec, data: Buffer, maxOutputLength: number): Buffer {
-  try {
-    switch (codec) {
-      case CompressionCodec.Gzip:
-        return zlib.gunzipSync(data, { maxOutputLength });
-      case CompressionCodec.Brotli:
-        return zlib.brotliDecompressSync(data, { maxOutputLength });
-      default:
-        return data;
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DecompressionLimitExceeded();
-    throw error;
-  }
-}
-
-/** Decompresses with a hard cap on output size, so even a valid ciphertext can't exhaust memory. */
-export async function decompress(codec: CompressionCodec, data: Buffer, maxOutputLength: number): Promise<Buffer> {
+/**
+ * Decompresses an authenticated payload with a hard cap on output size, so even a valid ciphertext
+ * can't exhaust memory: on the calling thread when it is small (no promise), on libuv's threads when
+ * large. Past the cap, `DecompressionLimitError`; anything else zlib refuses, `DecryptionError`.
+ */
+export function decompressPayload(
+  codec: CompressionCodec,
+  data: Buffer,
+  maxOutputLength: number,
+): Buffer | Promise<Buffer> {
   const options = { maxOutputLength };
-  const large = data.length >= ASYNC_THRESHOLD / 8;
-  try {
-    switch (codec) {
-      case CompressionCodec.Gzip:
-        return large ? await gunzipAsync(data, options) : zlib.gunzipSync(data, options);
-      case CompressionCodec.Brotli:
-        return large ? await unbrotliAsync(data, options) : zlib.brotliDecompressSync(data, options);
-      default:
-        return data;
+  if (data.length < ASYNC_DECOMPRESSION_THRESHOLD) {
+    try {
+      switch (codec) {
+        case CompressionCodec.Gzip:
+          return zlib.gunzipSync(data, options);
+        case CompressionCodec.Brotli:
+          return zlib.brotliDecompressSync(data, options);
+        default:
+          return data;
+      }
+    } catch (error) {
+      return decompressionFailure(error, maxOutputLength);
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DecompressionLimitExceeded();
-    throw error;
   }
+  const decompressed =
+    codec === CompressionCodec.Gzip
+      ? gunzipAsync(data, options)
+      : codec === CompressionCodec.Brotli
+        ? unbrotliAsync(data, options)
+        : Promise.resolve(data);
+  return decompressed.catch((error: unknown) => decompressionFailure(error, maxOutputLength));
+}
+
+function decompressionFailure(error: unknown, maxOutputLength: number): never {
+  if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+    throw new DecompressionLimitError(maxOutputLength);
+  throw new DecryptionError(undefined, undefined, { cause: error });
 }
