@@ -707,19 +707,17 @@ export class KeyManagerService implements OnModuleInit, OnModuleDestroy {
     if (!matches) throw new MasterKeyMismatchError();
   }
 
-  private async heartbeat(): Promise<void> {
+  /** Tells the store this instance is alive at this revision, for `ttlMs` (by default three beats). */
+  private async heartbeat(ttlMs = this.options.keyPropagation.heartbeatIntervalMs * 3): Promise<void> {
     const store = this.options.keyStore;
     if (!store.heartbeat) return;
     const beat = { instanceId: this.instanceId, revision: this.revision, at: this.isoNow() };
-    await this.tryStore('heartbeat', () => store.heartbeat!(beat, this.options.keyPropagation.heartbeatIntervalMs * 3));
+    await this.tryStore('heartbeat', () => store.heartbeat!(beat, ttlMs));
   }
 
   /** A heartbeat that expires at once, so rotations elsewhere stop waiting for this instance. */
   private async signOff(): Promise<void> {
-    const store = this.options.keyStore;
-    if (!store.heartbeat || !this.stored) return;
-    const beat = { instanceId: this.instanceId, revision: this.revision, at: this.isoNow() };
-    await this.tryStore('heartbeat', () => store.heartbeat!(beat, 0)).catch(() => undefined);
+    if (this.stored) await this.heartbeat(0).catch(() => undefined);
   }
 
   private async flushUsage(): Promise<void> {
