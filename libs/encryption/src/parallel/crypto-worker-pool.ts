@@ -103,8 +103,7 @@ export class CryptoWorkerPool implements OnModuleDestroy {
     } finally {
       key.fill(0);
     }
-    // The worker wiped the plaintexts when it was done (crypto.worker.ts).
-    this.staging.release(data, { wiped: true });
+    this.staging.release(data, { wipe: false }); // the worker wiped the plaintexts (crypto.worker.ts)
     const sealed = Buffer.from(output.data.buffer, output.data.byteOffset, output.data.byteLength);
     return { envelopes: unpack(sealed, output.lengths), sealedLengths: output.sealedLengths };
   }
@@ -121,7 +120,7 @@ export class CryptoWorkerPool implements OnModuleDestroy {
       plaintext = (await pool.run(task)) as Uint8Array;
     } finally {
       key.fill(0);
-      this.staging.release(ciphertext, { wiped: true }); // a ciphertext: nothing secret to wipe
+      this.staging.release(ciphertext, { wipe: false }); // a ciphertext: nothing secret to wipe
     }
     return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   }

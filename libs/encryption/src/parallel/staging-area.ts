@@ -29,11 +29,11 @@ export class StagingArea {
   }
 
   /**
-   * Gives back what `stage` returned, once the worker is done with it. Wiped here unless `wiped` says
-   * the worker already did it (off this thread), or the bytes were never secret (ciphertexts).
+   * Gives back what `stage` returned, once the worker is done with it. Wiped here unless `wipe: false`
+   * says there is no need: the worker already wiped it (off this thread), or it held a ciphertext.
    */
-  release(data: Uint8Array, { wiped = false }: { wiped?: boolean } = {}): void {
-    if (!wiped) wipeShared(data);
+  release(data: Uint8Array, { wipe = true }: { wipe?: boolean } = {}): void {
+    if (wipe) wipeShared(data);
     const buffer = data.buffer as SharedArrayBuffer;
     if (this.keptBytes + buffer.byteLength > this.limit) return;
     this.free.push(buffer);
