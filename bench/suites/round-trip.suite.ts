@@ -1,4 +1,3 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 
 import type { EncryptionModuleOptions, EncryptionService } from 'nestjs-encryption';
@@ -9,7 +8,8 @@ import { createEncryptionApp, envelopeCodec } from '../encryption-app.js';
 import type { Contender } from '../harness.js';
 import { measure } from '../harness.js';
 import type { Payload } from '../payloads.js';
-import { benchmarkPayloads, encodeLikeAUser } from '../payloads.js';
+import { benchmarkPayloads } from '../payloads.js';
+import { bareNodeCrypto } from '../peers.js';
 import type { Suite, TargetCheck } from '../suite.js';
 import { formatMb, formatOps, formatRatio, formatSpread, target } from '../suite.js';
 
@@ -199,22 +199,9 @@ function targetNote(
   );
 }
 
-/** The hand-written baseline: a fresh IV per message, `iv || ciphertext || tag` in one Buffer. */
+/** The hand-written baseline (bench/peers.ts), checked once. */
 function bareRoundTrip(payload: Payload): () => unknown {
-  const key = randomBytes(32);
-  const decode = decoder(payload);
-  const roundTrip = () => {
-    const plaintext = encodeLikeAUser(payload);
-    const iv = randomBytes(IV_SIZE);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
-    const sealed = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-
-    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_SIZE));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-    const opened = decipher.update(sealed.subarray(IV_SIZE, sealed.length - TAG_SIZE));
-    decipher.final();
-    return decode(opened);
-  };
+  const { roundTrip } = bareNodeCrypto(payload);
   check(payload, roundTrip(), 'node:crypto');
   return roundTrip;
 }
@@ -224,17 +211,6 @@ async function serviceRoundTrip(service: EncryptionService, payload: Payload): P
   const roundTrip = async () => service.decrypt(await service.encrypt(value));
   check(payload, await roundTrip(), 'EncryptionService');
   return roundTrip;
-}
-
-function decoder(payload: Payload): (bytes: Buffer) => unknown {
-  switch (payload.kind) {
-    case 'string':
-      return (bytes) => bytes.toString('utf8');
-    case 'json':
-      return (bytes) => JSON.parse(bytes.toString('utf8'));
-    case 'bytes':
-      return (bytes) => bytes;
-  }
 }
 
 /** A contender that doesn't round-trip correctly would be measuring the wrong thing. */
