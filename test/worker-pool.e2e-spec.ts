@@ -131,14 +131,15 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     expect(out.afterDecrypt).toBe(2);
     expect(out.compressed).toBe(true);
     expect(out.tamperedRejected).toBe(true);
-    // 16 MiB in tasks of one 1 MiB payload each.
-    expect(out.batchTasks).toBe(16);
+    // 16 MiB in tasks of several 1 MiB payloads (smaller ones towards the end), fewer hand-offs than payloads.
+    expect(out.batchTasks).toBeGreaterThan(1);
+    expect(out.batchTasks).toBeLessThan(16);
     expect(out.batchOpensElsewhere).toBe(true);
     expect(out.batchRoundTrip).toBe(true);
     expect(out.mainThread).toBe(0);
-    // 25 items in 22 parts (the last four share one); how many the calling thread took depends on timing.
+    // 25 items, several to a task; how many the calling thread took depends on timing.
     expect(out.sharedTasks).toBeGreaterThan(0);
-    expect(out.sharedTasks).toBeLessThanOrEqual(22);
+    expect(out.sharedTasks).toBeLessThan(22);
     expect(out.inputsIntact).toBe(true);
     expect(out.poolToMain).toBe(true);
     expect(out.mainToPool).toBe(true);

@@ -33,8 +33,12 @@ import { compressAll, sealAll } from '../parallel/seal-job.js';
 import { runShared } from '../parallel/shared-work.js';
 import { isPromiseLike } from '../utils/is-promise-like.js';
 
-/** A worker task collects items up to about this many bytes, so small items share a hand-off. */
-const JOB_BYTES = 256 * 1024;
+/** A worker task of a batch takes items up to about this many bytes: few hand-offs, each worth its cost. */
+const TASK_BYTES = 4 * 1024 * 1024;
+/** Towards the end of a batch, tasks shrink down to this (or one item), so small items still share a hand-off. */
+const MIN_TASK_BYTES = 256 * 1024;
+/** The calling thread seals about this many bytes of a batch per turn of the event loop. */
+const HERE_BYTES = 256 * 1024;
 
 /** What one batch did, for its single event (and for `encrypt()`/`decrypt()` when they delegate here). */
 export interface BatchStats {
@@ -198,8 +202,9 @@ export class BatchEncryption {
   }
 
   /**
-   * Splits the batch into parts of about `JOB_BYTES` and runs them on every worker and, for parts
-   * smaller than the pool's threshold, on this thread too (`runShared`).
+   * Shares the batch between the workers, in tasks of several items (`taskEnd`), and this thread,
+   * which seals items smaller than the pool's threshold from the back, about `HERE_BYTES` per turn
+   * of the event loop (`runShared`).
    */
   private async sealInPool(
     parameters: SealParameters,
@@ -207,34 +212,42 @@ export class BatchEncryption {
     plaintexts: readonly Buffer[],
   ): Promise<{ envelopes: Buffer[]; sealedLengths: number[] }> {
     const nonceSize = this.c.cipher.nonceSize;
-    const parts: { parameters: SealParameters; plaintexts: Buffer[]; bytes: number }[] = [];
-    for (let start = 0; start < plaintexts.length; ) {
-      let end = start;
-      let bytes = 0;
-      while (end < plaintexts.length && (end === start || bytes < JOB_BYTES)) bytes += plaintexts[end++].length;
-      const part: SealParameters = {
-        ...parameters,
-        nonces: parameters.nonces.subarray(start * nonceSize, end * nonceSize),
-        types: parameters.types.subarray(start, end),
-      };
-      parts.push({ parameters: part, plaintexts: plaintexts.slice(start, end), bytes });
-      start = end;
-    }
     const pool = this.c.pool;
-    const done = await runShared<{ envelopes: Buffer[]; sealedLengths: ArrayLike<number> }>({
-      parts: parts.length,
-      capacity: pool.capacity,
-      offload: (index) => pool.seal(parts[index].parameters, compression, parts[index].plaintexts),
-      here: (index) => parts[index].bytes < pool.threshold,
-      runHere: async (index) => {
-        const { bytes, codecs } = await compressHere(compression, parts[index].plaintexts);
-        return { envelopes: sealAll(parts[index].parameters, bytes, codecs), sealedLengths: bytes.map((item) => item.length) };
+    // Bytes before item i, so a task or run of items is sized in bytes.
+    const before = new Float64Array(plaintexts.length + 1);
+    for (let i = 0; i < plaintexts.length; i++) before[i + 1] = before[i] + plaintexts[i].length;
+    const lanes = pool.capacity;
+    const range = (start: number, end: number): SealParameters => ({
+      ...parameters,
+      nonces: parameters.nonces.subarray(start * nonceSize, end * nonceSize),
+      types: parameters.types.subarray(start, end),
+    });
+    const sealed = await runShared<{ envelope: Buffer; sealedLength: number }>({
+      items: plaintexts.length,
+      lanes,
+      taskEnd: (start, end) => {
+        // Large tasks while much is left (few hand-offs), smaller ones towards the end, so no worker
+        // is left with a long queue when the others run dry (guided scheduling).
+        const target = Math.min(TASK_BYTES, Math.max(MIN_TASK_BYTES, (before[end] - before[start]) / (2 * lanes)));
+        let stop = start + 1;
+        while (stop < end && before[stop] - before[start] < target) stop++;
+        return stop;
+      },
+      offload: async (start, end) => {
+        const { envelopes, sealedLengths } = await pool.seal(range(start, end), compression, plaintexts.slice(start, end));
+        return envelopes.map((envelope, i) => ({ envelope, sealedLength: sealedLengths[i] }));
+      },
+      hereStart: (start, end) => {
+        let from = end;
+        while (from > start && plaintexts[from - 1].length < pool.threshold && before[end] - before[from] < HERE_BYTES) from--;
+        return from;
+      },
+      runHere: async (start, end) => {
+        const { bytes, codecs } = await compressHere(compression, plaintexts.slice(start, end));
+        return sealAll(range(start, end), bytes, codecs).map((envelope, i) => ({ envelope, sealedLength: bytes[i].length }));
       },
     });
-    return {
-      envelopes: done.flatMap((part) => part.envelopes),
-      sealedLengths: done.flatMap((part) => Array.from(part.sealedLengths)),
-    };
+    return { envelopes: sealed.map((item) => item.envelope), sealedLengths: sealed.map((item) => item.sealedLength) };
   }
 
   private async encryptFernet(
@@ -382,11 +395,11 @@ export class BatchEncryption {
    */
   private async openShared(jobs: readonly PooledOpen[]): Promise<void> {
     await runShared<void>({
-      parts: jobs.length,
-      capacity: this.c.pool.capacity,
-      offload: (index) => {
+      items: jobs.length,
+      lanes: this.c.pool.capacity,
+      offload: async (index) => {
         const { envelope, dataKey, aad, resolve, reject } = jobs[index];
-        return this.openInPool(envelope, dataKey, aad).then(resolve, reject);
+        return [await this.openInPool(envelope, dataKey, aad).then(resolve, reject)];
       },
     });
   }

@@ -37,7 +37,7 @@ export class CryptoWorkerPool implements OnModuleDestroy {
 
   constructor(@InjectEncryptionOptions() private readonly options: ResolvedEncryptionOptions) {
     this.available = options.workerPool.size > 0;
-    this.staging = new StagingArea(STAGING_BYTES);
+    this.staging = new StagingArea(STAGING_BYTES_PER_THREAD * Math.max(1, options.workerPool.size));
   }
 
   /** Payloads (and batches) of at least this many bytes go to the pool when it is available. */
@@ -149,15 +149,15 @@ export class CryptoWorkerPool implements OnModuleDestroy {
 }
 
 /**
- * Tasks a thread is handed at once: the next ones wait in its queue while it runs the current one, so
+ * Tasks a thread is handed at once: the next one waits in its queue while it runs the current one, so
  * it doesn't idle until the main thread (maybe busy sealing its own share of a batch) hands it more.
- * Deeper queues also made V8 collect the results less often (with 2 per thread, 64 x 1 MiB batches
- * took about twice as many full collections as with 8, and twice the GC time on every thread).
+ * A batch's tasks carry several payloads (up to 4 MiB, `batch-encryption.ts`), so two keep a thread
+ * busy for milliseconds; deeper queues only held more staged memory.
  */
-const TASKS_PER_THREAD = 8;
+const TASKS_PER_THREAD = 2;
 
-/** Shared memory kept for task inputs between tasks (`StagingArea`): 16 tasks of 1 MiB. */
-const STAGING_BYTES = 16 * 1024 * 1024;
+/** Shared memory kept for task inputs between tasks (`StagingArea`), per thread: two tasks of 4 MiB. */
+const STAGING_BYTES_PER_THREAD = 8 * 1024 * 1024;
 
 /**
  * A copy in an ArrayBuffer of its own. Structured clone copies a view's whole backing store, and a

@@ -20,9 +20,12 @@ export class StagingArea {
     let total = 0;
     for (let i = 0; i < buffers.length; i++) total += lengths[i] = buffers[i].byteLength;
     const data = this.acquire(total);
+    const target = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     let at = 0;
     for (const buffer of buffers) {
-      data.set(buffer, at);
+      // fill() with a buffer as long as the range is one native memcpy; set() into shared memory
+      // copies a word at a time.
+      if (buffer.byteLength) target.fill(buffer, at, at + buffer.byteLength);
       at += buffer.byteLength;
     }
     return { data, lengths };
@@ -67,13 +70,13 @@ function capacityFor(bytes: number): number {
   return Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
 }
 
-const ZEROS = new Uint8Array(64 * 1024);
+const ZEROS = Buffer.alloc(64 * 1024);
 
 /**
- * Zeroes shared memory. `fill` on a view of a SharedArrayBuffer stores one element at a time (about
- * 400 µs a MiB); `set` from a block of zeros copies at memory speed (about 20).
+ * Zeroes shared memory. `fill(0)` on a view of a SharedArrayBuffer stores one element at a time (about
+ * 400 µs a MiB), and `set` copies a word at a time (about 50); `Buffer#fill` with a block of zeros
+ * repeats it natively, at memory speed (about 25).
  */
 export function wipeShared(data: Uint8Array): void {
-  for (let at = 0; at < data.length; at += ZEROS.length)
-    data.set(ZEROS.subarray(0, Math.min(ZEROS.length, data.length - at)), at);
+  if (data.byteLength) Buffer.from(data.buffer, data.byteOffset, data.byteLength).fill(ZEROS);
 }
