@@ -59,6 +59,8 @@ const before = pooled.pool.completedTasks;
 const items = Array.from({ length: 16 }, () => randomBytes(MiB));
 const sealed = await pooled.service.encryptMany(items, { failFast: true });
 out.batchTasks = pooled.pool.completedTasks - before;
+// Each large envelope has memory of its own: keeping one doesn't keep the rest of its task alive.
+out.ownMemory = sealed.every((envelope) => envelope.byteOffset === 0 && envelope.buffer.byteLength === envelope.length);
 const opened = await plain.service.decryptMany(sealed);
 out.batchOpensElsewhere = opened.every((r) => !r.ok); // other ring: unknown key
 const reopened = await pooled.service.decryptMany(sealed, { failFast: true });
@@ -134,6 +136,7 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     // 16 MiB in tasks of several 1 MiB payloads (smaller ones towards the end), fewer hand-offs than payloads.
     expect(out.batchTasks).toBeGreaterThan(1);
     expect(out.batchTasks).toBeLessThan(16);
+    expect(out.ownMemory).toBe(true);
     expect(out.batchOpensElsewhere).toBe(true);
     expect(out.batchRoundTrip).toBe(true);
     expect(out.mainThread).toBe(0);

@@ -15,22 +15,25 @@ export type CryptoTask = ({ kind: 'seal' } & SealJob) | ({ kind: 'open' } & Open
 export default function runCryptoTask(task: CryptoTask): unknown {
   try {
     if (task.kind === 'seal') {
-      const output = runSealJob(task);
-      return movable(output.data, output);
+      // Each plaintext is wiped as soon as it is sealed, while it is still in this core's cache.
+      const output = runSealJob(task, (_index, plaintext) => wipeShared(plaintext));
+      return movable(output.buffers, output);
     }
     const plaintext = ownBuffer(runOpenJob(task));
-    return movable(plaintext, plaintext);
-  } finally {
-    task.key.fill(0);
+    return movable([plaintext], plaintext);
+  } catch (error) {
     // The plaintexts came in shared memory the pool reuses: leave none of them behind.
     if (task.kind === 'seal') wipeShared(task.data);
+    throw error;
+  } finally {
+    task.key.fill(0);
   }
 }
 
-function movable<T>(buffer: Uint8Array, value: T): unknown {
+function movable<T>(buffers: Uint8Array[], value: T): unknown {
   return move({
     get [transferableSymbol]() {
-      return [buffer.buffer];
+      return buffers.map((buffer) => buffer.buffer);
     },
     get [valueSymbol]() {
       return value;

@@ -33,9 +33,14 @@ export interface SealJob extends SealParameters {
   lengths: Uint32Array;
 }
 
-/** Envelopes, concatenated, and the length of each: what a worker sends back in one transferable buffer. */
+/**
+ * Envelopes in transferable buffers, and the length of each: what a worker sends back. Consecutive
+ * small envelopes share a buffer; an envelope of `OWN_BUFFER_BYTES` or more has one of its own, so
+ * a caller who keeps one envelope of a large batch doesn't keep its neighbours' memory alive too.
+ */
 export interface PackedEnvelopes {
-  data: Uint8Array;
+  /** The envelopes, in order, concatenated into as many buffers as `envelopes(buffers, lengths)` needs. */
+  buffers: Uint8Array[];
   lengths: Uint32Array;
   /** Bytes that were encrypted (after compression) of each item. */
   sealedLengths: Uint32Array;
@@ -73,23 +78,47 @@ export function sealAll(parameters: SealParameters, bytes: readonly Buffer[], co
   });
 }
 
+/** Envelopes at least this large get a buffer of their own (`PackedEnvelopes`). */
+const OWN_BUFFER_BYTES = 64 * 1024;
+
 /**
- * A worker's side of a seal job: unpack, compress, and seal every envelope straight into one buffer
- * of its own, which is transferred back. One allocation per job and no copies: allocating and
- * faulting in a fresh buffer per envelope (and another to concatenate them) cost a worker about as
- * much as the encryption.
+ * A worker's side of a seal job: unpack, compress, and seal every envelope straight into the buffers
+ * that are transferred back, without copies: allocating and faulting in a fresh buffer per envelope
+ * and another to concatenate them cost a worker about as much as the encryption. `onSealed(i)` runs
+ * once item `i` is sealed (the worker wipes its staged plaintext then, while it is still in cache).
  */
-export function runSealJob(job: SealJob): PackedEnvelopes {
-  const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, unpack(asBuffer(job.data), job.lengths));
+export function runSealJob(job: SealJob, onSealed?: (index: number, plaintext: Buffer) => void): PackedEnvelopes {
+  const plaintexts = unpack(asBuffer(job.data), job.lengths);
+  const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, plaintexts);
   const sealer = sealerFor(job);
   const lengths = Uint32Array.from(bytes, (item) => sealer.envelopeLength(item.length));
-  const data = Buffer.allocUnsafeSlow(lengths.reduce((sum, length) => sum + length, 0));
-  let at = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    sealer.sealInto(i, bytes[i], codecs[i], data, at);
-    at += lengths[i];
+  const buffers: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    // One buffer for a large envelope, or for a run of small ones up to OWN_BUFFER_BYTES.
+    let end = start + 1;
+    let size = lengths[start];
+    while (end < bytes.length && size < OWN_BUFFER_BYTES && lengths[end] < OWN_BUFFER_BYTES) size += lengths[end++];
+    const buffer = Buffer.allocUnsafeSlow(size);
+    for (let i = start, at = 0; i < end; at += lengths[i++]) {
+      sealer.sealInto(i, bytes[i], codecs[i], buffer, at);
+      onSealed?.(i, plaintexts[i]);
+    }
+    buffers.push(buffer);
+    start = end;
   }
-  return { data, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+  return { buffers, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
+}
+
+/** The envelopes of `PackedEnvelopes`, as views of its buffers (no copies). */
+export function envelopesOf(buffers: readonly Uint8Array[], lengths: Uint32Array): Buffer[] {
+  const envelopes: Buffer[] = new Array(lengths.length);
+  let i = 0;
+  for (const buffer of buffers) {
+    const data = asBuffer(buffer);
+    for (let at = 0; at < data.length; at += lengths[i++]) envelopes[i] = data.subarray(at, at + lengths[i]);
+  }
+  if (i !== lengths.length) throw new Error(`Expected ${lengths.length} envelopes, found ${i}`);
+  return envelopes;
 }
 
 /** Writes envelopes of one job: its parameters decoded once, each envelope sealed in place. */
