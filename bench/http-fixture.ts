@@ -81,35 +81,33 @@ export class PlainCustomersController {
 
 /**
  * The demo's work done by hand with bare `node:crypto`, as a careful developer would write it without a
- * library: each personal field AES-256-GCM-sealed at rest (random 12-byte IV, record id and field name
- * as AAD, `iv || ciphertext || tag` in base64url), opened on every read, and sealed again for the
- * response. The same six operations as the demo, and nothing else: no key ids, rotation or metrics.
+ * library: each record's personal fields AES-256-GCM-sealed at rest as one JSON document (random 12-byte
+ * IV, record id as AAD, `iv || ciphertext || tag` in base64url), opened on every read, and each field
+ * sealed again for the response. The same four operations as the demo, and nothing else: no key ids,
+ * rotation or metrics.
  */
 @Injectable()
 export class BareCryptoCustomersRepository {
   private readonly key = randomBytes(32);
-  private readonly records = new Map<string, PlainCustomer>();
+  private readonly records = new Map<string, { id: string; name: string; createdAt: string; personal: string }>();
 
   async create(input: CustomerFields): Promise<PlainCustomer> {
     const id = randomUUID();
-    const stored = new PlainCustomer({ ...input, id, createdAt: new Date().toISOString() });
-    for (const field of BARE_SENSITIVE) {
-      const value = stored[field];
-      if (value !== undefined) stored[field] = this.seal(value, `${id}/${field}`);
-    }
-    this.records.set(id, stored);
+    const { name, ...personal } = input;
+    this.records.set(id, {
+      id,
+      name,
+      createdAt: new Date().toISOString(),
+      personal: this.seal(JSON.stringify(personal), id),
+    });
     return this.find(id) as Promise<PlainCustomer>;
   }
 
   async find(id: string): Promise<PlainCustomer | undefined> {
     const stored = this.records.get(id);
     if (!stored) return undefined;
-    const revealed = new PlainCustomer({ ...stored });
-    for (const field of BARE_SENSITIVE) {
-      const value = stored[field];
-      if (value !== undefined) revealed[field] = this.open(value, `${id}/${field}`);
-    }
-    return revealed;
+    const personal = JSON.parse(this.open(stored.personal, id)) as Omit<CustomerFields, 'name'>;
+    return new PlainCustomer({ id, name: stored.name, ...personal, createdAt: stored.createdAt });
   }
 
   /** Seals a field for a response (no AAD, like `@Encrypted()` without a context). */

@@ -24,13 +24,18 @@ export function buildDemoForNode(): DemoBuild {
 
 export type DecryptResult = { ok: true; value: unknown } | { ok: false; name: string; code?: string };
 
+/** A customer as the demo stores it: the personal fields as one envelope bound to `{ record: id }`. */
 export interface StoredCustomer {
   id: string;
   name: string;
-  email: string;
-  phone?: string;
-  nationalId: string;
   createdAt: string;
+  personal: string;
+}
+
+/** What `StoredCustomer.personal` decrypts to: the personal fields of a customer, absent ones left out. */
+export function personalOf(customer: { email: string; phone?: string; nationalId: string }): Record<string, string> {
+  const { email, phone, nationalId } = customer;
+  return phone === undefined ? { email, nationalId } : { email, phone, nationalId };
 }
 
 /** The demo app in its own Node process; the methods are what a spec would otherwise `app.get()`. */

@@ -1,12 +1,11 @@
 import { Controller, Get, NotFoundException, Param, ParseUUIDPipe } from '@nestjs/common';
 
+import type { StoredCustomer } from './customers.repository.js';
 import { CustomersRepository } from './customers.repository.js';
 
-type StoredCustomer = NonNullable<ReturnType<CustomersRepository['stored']>>;
-
 /**
- * The stored form of a customer, for the browser demo: personal fields as the at-rest ciphertexts
- * (bound to record and field), nothing decrypted. A real API would not expose its storage.
+ * The stored form of a customer, for the browser demo: the personal fields as one at-rest ciphertext
+ * (bound to the record), nothing decrypted. A real API would not expose its storage.
  */
 @Controller('customers')
 export class CustomerStorageController {

@@ -3,7 +3,7 @@ import { Encrypted } from 'nestjs-encryption';
 /**
  * A customer as the API returns it. The three personal fields are `@Encrypted()`: responses carry
  * them as ciphertext (text form). `@Encrypted()` has no per-record context, so unlike the stored form
- * (bound to record and field, see CustomersRepository) a response ciphertext is not tied to its customer.
+ * (bound to the record, see CustomersRepository) a response ciphertext is not tied to its customer.
  */
 export class Customer {
   id!: string;
