@@ -154,6 +154,25 @@ describe('FieldEncryptionService', () => {
       expect(await app.encryption.decrypt(result.street)).toBe('s');
     });
 
+    it('copies own properties that shadow a setter or a read-only property up the prototype chain, running neither', async () => {
+      class Guarded extends Address {}
+      Object.defineProperty(Guarded.prototype, 'city', {
+        set() {
+          throw new Error('the prototype setter ran');
+        },
+      });
+      Object.defineProperty(Guarded.prototype, 'kind', { value: 'guarded', writable: false });
+      const source = Object.assign(new Guarded(), { street: 's' });
+      for (const [key, value] of [['city', 'c'], ['kind', 'own']]) {
+        Object.defineProperty(source, key, { value, enumerable: true, writable: true, configurable: true });
+      }
+      const result = await fields.encryptFields(source);
+      expect(Object.getPrototypeOf(result)).toBe(Guarded.prototype);
+      expect(Object.getOwnPropertyDescriptor(result, 'city')).toMatchObject({ value: 'c', writable: true });
+      expect(Object.getOwnPropertyDescriptor(result, 'kind')).toMatchObject({ value: 'own', writable: true });
+      expect(await app.encryption.decrypt(result.street)).toBe('s');
+    });
+
     it('keeps non-enumerable and symbol-keyed own properties of the copy as they were', async () => {
       const tag = Symbol('tag');
       const source = Object.assign(new Address(), { street: 's', city: 'c' });

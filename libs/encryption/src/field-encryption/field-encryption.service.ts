@@ -3,11 +3,17 @@ import { Injectable, StreamableFile } from '@nestjs/common';
 import type { Plaintext } from '../crypto/plaintext-codec.js';
 import { EncryptionService } from '../encryption.service.js';
 import { DecryptionError, EncryptionInputError } from '../errors/encryption.errors.js';
-import type { EncryptedBodyOptions,EncryptedFieldOptions } from '../interfaces/encrypted-field-options.interface.js';
+import type { EncryptedBodyOptions, EncryptedFieldOptions } from '../interfaces/encrypted-field-options.interface.js';
 import type { UntypedPayloadAs } from '../interfaces/encryption-call-options.interface.js';
 import { EncryptedFieldError } from './encrypted-field.error.js';
 import type { ClassRef } from './encrypted-fields.metadata.js';
-import { designTypeOf, encryptedFieldsOf, isUserClass, nestedTypeOf, runtimeClassOf } from './encrypted-fields.metadata.js';
+import {
+  designTypeOf,
+  encryptedFieldsOf,
+  isUserClass,
+  nestedTypeOf,
+  runtimeClassOf,
+} from './encrypted-fields.metadata.js';
 import { FIELD_MESSAGES } from './field-encryption.messages.js';
 
 /** Default longest text-form ciphertext of one request field, in characters. */
@@ -70,7 +76,7 @@ export class FieldEncryptionService {
           context: options.context,
           compress: options.compress,
         });
-        Object.defineProperty(target, key, { value: ciphertext, writable: true, enumerable: true, configurable: true });
+        setOwn(target, key, ciphertext);
       }),
     );
     return result;
@@ -132,7 +138,7 @@ export class FieldEncryptionService {
         if (fields.has(key)) continue;
         const item = source[key];
         const next = this.rewrite(item, jobs, ancestors, depth + 1);
-        if (next !== item) Object.defineProperty(writable(), key, { value: next, writable: true, enumerable: true, configurable: true });
+        if (next !== item) setOwn(writable(), key, next);
       }
       return copy ?? value;
     } finally {
@@ -270,18 +276,16 @@ function isWalkable(value: unknown): value is object {
 
 /**
  * A same-prototype copy whose own properties can all be redefined, even if the original is frozen.
- * The usual response object (only enumerable string keys) is copied key by key, which keeps V8's fast
- * property layout and skips building a descriptor map; anything else goes through its descriptors.
+ * The usual response object (only enumerable string keys) is copied key by key, by assignment where
+ * that is the same as defining the property (about 4x faster in V8, and it keeps the fast property
+ * layout); anything else goes through its descriptors.
  */
 function copyOf(source: object): object {
   const prototype = Object.getPrototypeOf(source) as object | null;
   const keys = Object.keys(source);
   if (Object.getOwnPropertyNames(source).length === keys.length && Object.getOwnPropertySymbols(source).length === 0) {
-    const copy = Object.create(prototype) as object;
-    for (const key of keys) {
-      // defineProperty, not assignment: a key named __proto__ or a setter on the prototype must not run.
-      Object.defineProperty(copy, key, { value: (source as Record<string, unknown>)[key], writable: true, enumerable: true, configurable: true });
-    }
+    const copy = Object.create(prototype) as Record<string, unknown>;
+    for (const key of keys) defineOwn(copy, key, (source as Record<string, unknown>)[key]);
     return copy;
   }
   const descriptors = Object.getOwnPropertyDescriptors(source) as Record<PropertyKey, PropertyDescriptor>;
@@ -291,4 +295,21 @@ function copyOf(source: object): object {
     if ('value' in descriptor) descriptor.writable = true;
   }
   return Object.create(prototype, descriptors) as object;
+}
+
+/**
+ * Gives `target` a new own data property. Assignment does exactly that when the key is nowhere on the
+ * prototype chain; otherwise (a key named `__proto__`, a setter or read-only property up the chain)
+ * only `defineProperty` does.
+ */
+function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key in target)
+    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  else target[key] = value;
+}
+
+/** Replaces the value of an own property of a copy made by `copyOf`: by assignment when it is writable data. */
+function setOwn(target: object, key: string, value: unknown): void {
+  if (Object.getOwnPropertyDescriptor(target, key)?.writable) (target as Record<string, unknown>)[key] = value;
+  else Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
