@@ -10,6 +10,7 @@ import type {
   EncryptionOperationEvent,
   RequestRejectedEvent,
 } from '../interfaces/encryption-event.interface.js';
+import { DeferredCounter } from './deferred-counter.js';
 import { ENCRYPTION_METRICS } from './encryption-metrics.constants.js';
 
 /** Error codes are UPPER_SNAKE constants; anything else is folded so a label can't carry data. */
@@ -23,18 +24,26 @@ const ALGORITHM = /^[A-Za-z0-9-]{1,32}$/;
 @Injectable()
 export class EncryptionMetricsService implements OnModuleInit, OnModuleDestroy {
   private unsubscribe?: () => void;
+  // Counted on every operation: added up here and handed to prom-client at scrape time.
+  private readonly operationCounts: DeferredCounter<string>;
+  private readonly plaintextByteCounts: DeferredCounter<string>;
+  private readonly ciphertextByteCounts: DeferredCounter<string>;
 
   constructor(
     private readonly events: EncryptionEvents,
-    @InjectMetric(ENCRYPTION_METRICS.OPERATIONS) private readonly operations: Counter<string>,
+    @InjectMetric(ENCRYPTION_METRICS.OPERATIONS) operations: Counter<string>,
     @InjectMetric(ENCRYPTION_METRICS.OPERATION_DURATION) private readonly duration: Histogram<string>,
-    @InjectMetric(ENCRYPTION_METRICS.PLAINTEXT_BYTES) private readonly plaintextBytes: Counter<string>,
-    @InjectMetric(ENCRYPTION_METRICS.CIPHERTEXT_BYTES) private readonly ciphertextBytes: Counter<string>,
+    @InjectMetric(ENCRYPTION_METRICS.PLAINTEXT_BYTES) plaintextBytes: Counter<string>,
+    @InjectMetric(ENCRYPTION_METRICS.CIPHERTEXT_BYTES) ciphertextBytes: Counter<string>,
     @InjectMetric(ENCRYPTION_METRICS.COMPRESSION_RATIO) private readonly compressionRatio: Histogram<string>,
     @InjectMetric(ENCRYPTION_METRICS.KEY_ROTATIONS) private readonly rotations: Counter<string>,
     @InjectMetric(ENCRYPTION_METRICS.KEY_FALLBACK_DECRYPTIONS) private readonly keyFallbacks: Counter<string>,
     @InjectMetric(ENCRYPTION_METRICS.REJECTED_REQUESTS) private readonly rejectedRequests: Counter<string>,
-  ) {}
+  ) {
+    this.operationCounts = new DeferredCounter(operations);
+    this.plaintextByteCounts = new DeferredCounter(plaintextBytes);
+    this.ciphertextByteCounts = new DeferredCounter(ciphertextBytes);
+  }
 
   onModuleInit(): void {
     this.unsubscribe = this.events.subscribe((event) => this.record(event));
@@ -61,12 +70,12 @@ export class EncryptionMetricsService implements OnModuleInit, OnModuleDestroy {
   private recordOperation(event: EncryptionOperationEvent): void {
     const { operation, result } = event;
     const algorithm = ALGORITHM.test(event.algorithm) ? event.algorithm : 'unknown';
-    this.operations.inc({ operation, algorithm, result });
+    this.operationCounts.inc(`${operation} ${algorithm} ${result}`, { operation, algorithm, result });
     this.duration.observe({ operation, result }, event.durationSeconds);
     if (event.keyFallback) this.keyFallbacks.inc();
     if (result !== 'success') return;
-    if (event.plaintextBytes !== undefined) this.plaintextBytes.inc({ operation }, event.plaintextBytes);
-    if (event.ciphertextBytes !== undefined) this.ciphertextBytes.inc({ operation }, event.ciphertextBytes);
+    if (event.plaintextBytes !== undefined) this.plaintextByteCounts.inc(operation, { operation }, event.plaintextBytes);
+    if (event.ciphertextBytes !== undefined) this.ciphertextByteCounts.inc(operation, { operation }, event.ciphertextBytes);
     if (event.compressionRatio !== undefined) this.compressionRatio.observe({ operation }, event.compressionRatio);
   }
 
@@ -77,10 +86,12 @@ export class EncryptionMetricsService implements OnModuleInit, OnModuleDestroy {
   private recordBatch(event: EncryptionBatchEvent): void {
     const { operation } = event;
     const algorithm = ALGORITHM.test(event.algorithm) ? event.algorithm : 'unknown';
-    if (event.succeeded) this.operations.inc({ operation, algorithm, result: 'success' }, event.succeeded);
-    if (event.failed) this.operations.inc({ operation, algorithm, result: 'failure' }, event.failed);
-    if (event.plaintextBytes) this.plaintextBytes.inc({ operation }, event.plaintextBytes);
-    if (event.ciphertextBytes) this.ciphertextBytes.inc({ operation }, event.ciphertextBytes);
+    const count = (result: string, value: number) =>
+      this.operationCounts.inc(`${operation} ${algorithm} ${result}`, { operation, algorithm, result }, value);
+    if (event.succeeded) count('success', event.succeeded);
+    if (event.failed) count('failure', event.failed);
+    if (event.plaintextBytes) this.plaintextByteCounts.inc(operation, { operation }, event.plaintextBytes);
+    if (event.ciphertextBytes) this.ciphertextByteCounts.inc(operation, { operation }, event.ciphertextBytes);
   }
 
   private recordRejection(event: RequestRejectedEvent): void {
