@@ -20,7 +20,7 @@ const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const STREAM_MIB = 64;
 const STREAM_REPETITIONS = 2;
-const STREAM_ROUNDS = 3;
+const STREAM_ROUNDS = 5;
 
 const OURS_DEFAULT = 'nestjs-encryption, default config';
 const OURS_NO_COMPRESSION = 'nestjs-encryption, enableCompression: false';
