@@ -68,7 +68,11 @@ export interface DecryptionFailureBurstOptions {
  * first payload that needs them and stop when the module is destroyed.
  */
 export interface WorkerPoolOptions {
-  /** Worker threads; 0 keeps every operation on the calling thread. 0 to 64. @default os.availableParallelism() */
+  /**
+   * Worker threads; 0 keeps every operation on the calling thread. 0 to 64. Threads start on first use;
+   * from then on the pool keeps up to 32 MiB of shared memory to hand inputs to them (wiped after each
+   * use). @default os.availableParallelism()
+   */
   size?: number;
   /**
    * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total, which
