@@ -70,7 +70,7 @@ export class EncryptionMetricsService implements OnModuleInit, OnModuleDestroy {
   private recordOperation(event: EncryptionOperationEvent): void {
     const { operation, result } = event;
     const algorithm = ALGORITHM.test(event.algorithm) ? event.algorithm : 'unknown';
-    this.operationCounts.inc(`${operation} ${algorithm} ${result}`, { operation, algorithm, result });
+    this.countOperations(operation, algorithm, result, 1);
     this.duration.observe({ operation, result }, event.durationSeconds);
     if (event.keyFallback) this.keyFallbacks.inc();
     if (result !== 'success') return;
@@ -86,12 +86,14 @@ export class EncryptionMetricsService implements OnModuleInit, OnModuleDestroy {
   private recordBatch(event: EncryptionBatchEvent): void {
     const { operation } = event;
     const algorithm = ALGORITHM.test(event.algorithm) ? event.algorithm : 'unknown';
-    const count = (result: string, value: number) =>
-      this.operationCounts.inc(`${operation} ${algorithm} ${result}`, { operation, algorithm, result }, value);
-    if (event.succeeded) count('success', event.succeeded);
-    if (event.failed) count('failure', event.failed);
+    if (event.succeeded) this.countOperations(operation, algorithm, 'success', event.succeeded);
+    if (event.failed) this.countOperations(operation, algorithm, 'failure', event.failed);
     if (event.plaintextBytes) this.plaintextByteCounts.inc(operation, { operation }, event.plaintextBytes);
     if (event.ciphertextBytes) this.ciphertextByteCounts.inc(operation, { operation }, event.ciphertextBytes);
+  }
+
+  private countOperations(operation: string, algorithm: string, result: string, value: number): void {
+    this.operationCounts.inc(`${operation} ${algorithm} ${result}`, { operation, algorithm, result }, value);
   }
 
   private recordRejection(event: RequestRejectedEvent): void {
