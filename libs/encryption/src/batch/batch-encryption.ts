@@ -402,8 +402,9 @@ export class BatchEncryption {
     await runShared<void>({
       items: jobs.length,
       lanes: this.c.pool.capacity,
-      offload: async (index) => {
-        const { envelope, dataKey, aad, resolve, reject } = jobs[index];
+      // One job per task (no taskEnd): a task's start is its job.
+      offload: async (start) => {
+        const { envelope, dataKey, aad, resolve, reject } = jobs[start];
         return [await this.openInPool(envelope, dataKey, aad).then(resolve, reject)];
       },
     });

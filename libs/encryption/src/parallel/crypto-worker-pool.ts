@@ -10,7 +10,7 @@ import { InjectEncryptionOptions } from '../decorators/inject-encryption-options
 import type { ResolvedEncryptionOptions } from '../interfaces/encryption-module-options.interface.js';
 import type { CryptoTask } from './crypto.worker.js';
 import type { OpenJob, PackedEnvelopes, SealParameters } from './seal-job.js';
-import { compressAll, envelopesOf, runOpenJob, sealAll } from './seal-job.js';
+import { compressAll, runOpenJob, sealAll,unpack } from './seal-job.js';
 import { StagingArea } from './staging-area.js';
 
 /**
@@ -104,7 +104,7 @@ export class CryptoWorkerPool implements OnModuleDestroy {
       key.fill(0);
     }
     this.staging.release(data, { wipe: false }); // the worker wiped the plaintexts (crypto.worker.ts)
-    return { envelopes: envelopesOf(output.buffers, output.lengths), sealedLengths: output.sealedLengths };
+    return { envelopes: unpack(output.buffers, output.lengths), sealedLengths: output.sealedLengths };
   }
 
   /** Opens one envelope in a worker (or here); rejects when the tag doesn't verify. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import { AES_256_GCM } from '../crypto/aead.js';
 import { CompressionCodec } from '../crypto/envelope.js';
-import { envelopesOf, runSealJob, sealAll } from './seal-job.js';
+import { runSealJob, sealAll, unpack } from './seal-job.js';
 
 describe('runSealJob', () => {
   const sizes = [10, 100_000, 20, 30, 0, 70_000, 5];
@@ -26,7 +26,7 @@ describe('runSealJob', () => {
   it('seals what sealAll seals, large envelopes in buffers of their own and runs of small ones together', () => {
     const sealed: number[] = [];
     const output = runSealJob(job, (index) => sealed.push(index));
-    const envelopes = envelopesOf(output.buffers, output.lengths);
+    const envelopes = unpack(output.buffers, output.lengths);
     const expected = sealAll(parameters, plaintexts, new Uint8Array(sizes.length));
     expect(envelopes.map((envelope) => envelope.toString('hex'))).toEqual(expected.map((envelope) => envelope.toString('hex')));
     expect(sealed).toEqual(sizes.map((_, i) => i));

@@ -39,7 +39,7 @@ export interface SealJob extends SealParameters {
  * a caller who keeps one envelope of a large batch doesn't keep its neighbours' memory alive too.
  */
 export interface PackedEnvelopes {
-  /** The envelopes, in order, concatenated into as many buffers as `envelopes(buffers, lengths)` needs. */
+  /** The envelopes, in order, concatenated into as many buffers as needed (`unpack(buffers, lengths)`). */
   buffers: Uint8Array[];
   lengths: Uint32Array;
   /** Bytes that were encrypted (after compression) of each item. */
@@ -88,7 +88,7 @@ const OWN_BUFFER_BYTES = 64 * 1024;
  * once item `i` is sealed (the worker wipes its staged plaintext then, while it is still in cache).
  */
 export function runSealJob(job: SealJob, onSealed?: (index: number, plaintext: Buffer) => void): PackedEnvelopes {
-  const plaintexts = unpack(asBuffer(job.data), job.lengths);
+  const plaintexts = unpack([job.data], job.lengths);
   const { bytes, codecs } = compressAll(job.codec, job.compressionThreshold, plaintexts);
   const sealer = sealerFor(job);
   const lengths = Uint32Array.from(bytes, (item) => sealer.envelopeLength(item.length));
@@ -107,18 +107,6 @@ export function runSealJob(job: SealJob, onSealed?: (index: number, plaintext: B
     start = end;
   }
   return { buffers, lengths, sealedLengths: Uint32Array.from(bytes, (item) => item.length) };
-}
-
-/** The envelopes of `PackedEnvelopes`, as views of its buffers (no copies). */
-export function envelopesOf(buffers: readonly Uint8Array[], lengths: Uint32Array): Buffer[] {
-  const envelopes: Buffer[] = new Array(lengths.length);
-  let i = 0;
-  for (const buffer of buffers) {
-    const data = asBuffer(buffer);
-    for (let at = 0; at < data.length; at += lengths[i++]) envelopes[i] = data.subarray(at, at + lengths[i]);
-  }
-  if (i !== lengths.length) throw new Error(`Expected ${lengths.length} envelopes, found ${i}`);
-  return envelopes;
 }
 
 /** Writes envelopes of one job: its parameters decoded once, each envelope sealed in place. */
@@ -147,15 +135,21 @@ function sealerFor(parameters: SealParameters) {
   };
 }
 
-/** Views into `data`, one per length (no copies). */
-export function unpack(data: Buffer, lengths: Uint32Array): Buffer[] {
-  const views: Buffer[] = new Array(lengths.length);
-  let at = 0;
-  for (let i = 0; i < lengths.length; i++) {
-    views[i] = data.subarray(at, at + lengths[i]);
-    at += lengths[i];
+/**
+ * Items packed back to back into `buffers` (a job's staged plaintexts, a worker's envelopes), as views
+ * of them, one per length (no copies). Every buffer must be used up exactly.
+ */
+export function unpack(buffers: readonly Uint8Array[], lengths: Uint32Array): Buffer[] {
+  const items: Buffer[] = new Array(lengths.length);
+  let i = 0;
+  for (const buffer of buffers) {
+    const data = asBuffer(buffer);
+    let at = 0;
+    for (; i < lengths.length && at + lengths[i] <= data.length; at += lengths[i++]) items[i] = data.subarray(at, at + lengths[i]);
+    if (at !== data.length) throw new Error(`A packed buffer of ${data.length} bytes holds ${at} bytes of items`);
   }
-  return views;
+  if (i !== lengths.length) throw new Error(`Expected ${lengths.length} packed items, found ${i}`);
+  return items;
 }
 
 /** Opening one large envelope whose key the caller has already looked up and checked. */
