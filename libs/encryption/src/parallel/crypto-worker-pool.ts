@@ -10,7 +10,7 @@ import { InjectEncryptionOptions } from '../decorators/inject-encryption-options
 import type { ResolvedEncryptionOptions } from '../interfaces/encryption-module-options.interface.js';
 import type { CryptoTask } from './crypto.worker.js';
 import type { OpenJob, PackedEnvelopes, SealParameters } from './seal-job.js';
-import { compressAll, runOpenJob, sealAll,unpack } from './seal-job.js';
+import { compressAll, runOpenJob, sealAll, unpack } from './seal-job.js';
 import { StagingArea } from './staging-area.js';
 
 /**
