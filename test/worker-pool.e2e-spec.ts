@@ -98,6 +98,39 @@ withTampered[3][withTampered[3].length - 5] ^= 1;
 const settled = await shared.service.decryptMany(withTampered, { key });
 out.tamperedAlone = settled.every((result, i) => (i === 3 ? !result.ok && result.error instanceof DecryptionError : result.ok));
 out.distinctNonces = new Set(fromPool.map((envelope) => envelope.toString('base64'))).size === mixed.length;
+
+// A large batch of JSON documents: the calling thread encodes them as the workers take tasks, in input
+// order. Items that can't be encoded fail alone (non-finite number, undefined), in their places.
+// (A pool of its own, whose staged memory has held plaintexts only.)
+const jsonPooled = await boot({ workerPool: { size: 2 }, enableCompression: false });
+const documents = Array.from({ length: 6000 }, (_, i) => ({ id: i, note: 'x'.repeat(900 + (i % 50)) }));
+const withBad = documents.slice();
+withBad[17] = Infinity;
+withBad[4500] = undefined;
+const jsonTasksBefore = jsonPooled.pool.completedTasks;
+const jsonResults = await jsonPooled.service.encryptMany(withBad, { key });
+out.jsonTasks = jsonPooled.pool.completedTasks - jsonTasksBefore;
+out.jsonFailures = jsonResults.flatMap((result, i) => (result.ok ? [] : [[i, result.error.code, result.error.message]]));
+const jsonOpened = await unpooled.service.decryptMany(jsonResults.map((result) => (result.ok ? result.value : Buffer.alloc(0))), { key });
+out.jsonRoundTrip = jsonOpened.every((result, i) => (i === 17 || i === 4500 ? !result.ok : result.ok && JSON.stringify(result.value) === JSON.stringify(documents[i])));
+// Uncompressed (enableCompression: false): the header ends with the nonce, right before the ciphertext.
+const nonceOf = (envelope, i) => {
+  const headerEnd = envelope.length - 16 - Buffer.byteLength(JSON.stringify(documents[i]));
+  return envelope.subarray(headerEnd - 12, headerEnd).toString('hex');
+};
+out.jsonDistinctNonces = new Set(jsonResults.flatMap((result, i) => (result.ok ? [nonceOf(result.value, i)] : []))).size === 5998;
+// failFast: the first failing item's own error, though later items were already with the workers.
+const failFastError = async (items) => jsonPooled.service.encryptMany(items, { key, failFast: true }).then(() => 'resolved', (error) => error.message);
+const lateBad = documents.slice();
+lateBad[5000] = () => 1;
+out.failFastLate = await failFastError(lateBad);
+out.failFastFirst = await failFastError(withBad);
+// Tasks already with the workers when failFast rejected finish and give back their staged memory.
+await new Promise((resolve) => setTimeout(resolve, 500));
+out.stagingKeptAfterJson = jsonPooled.pool.staging.free.length;
+out.stagingWipedAfterJson = jsonPooled.pool.staging.free.every((buffer) => new Uint8Array(buffer).every((byte) => byte === 0));
+
+await jsonPooled.app.close();
 await shared.app.close();
 await unpooled.app.close();
 
@@ -152,5 +185,17 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     // decryptMany opens the 5 MiB envelope (at least the threshold) in a worker, the others here.
     expect(out.sharedOpens).toBe(1);
     expect(out.tamperedAlone).toBe(true);
+    // About 5.5 MiB of JSON in tasks of at most 512 KiB.
+    expect(out.jsonTasks).toBeGreaterThanOrEqual(11);
+    expect(out.jsonFailures).toEqual([
+      [17, 'INVALID_INPUT', 'Cannot encrypt a non-finite number: JSON has no representation for it'],
+      [4500, 'INVALID_INPUT', expect.stringContaining('undefined')],
+    ]);
+    expect(out.jsonRoundTrip).toBe(true);
+    expect(out.jsonDistinctNonces).toBe(true);
+    expect(out.failFastLate).toEqual(expect.stringContaining('function'));
+    expect(out.failFastFirst).toBe('Cannot encrypt a non-finite number: JSON has no representation for it');
+    expect(out.stagingKeptAfterJson).toBeGreaterThan(0);
+    expect(out.stagingWipedAfterJson).toBe(true);
   }, 150_000);
 });

@@ -32,6 +32,7 @@ import type { SealParameters } from '../parallel/seal-job.js';
 import { compressAll, sealAll } from '../parallel/seal-job.js';
 import { runShared } from '../parallel/shared-work.js';
 import { isPromiseLike } from '../utils/is-promise-like.js';
+import { BatchPlaintexts } from './batch-plaintexts.js';
 
 /**
  * A worker task of a batch takes items up to about this many bytes: few hand-offs, each worth its cost.
@@ -40,6 +41,8 @@ import { isPromiseLike } from '../utils/is-promise-like.js';
  * JavaScript per payload, and V8 marks the heap less often when results arrive in fewer, larger pieces.
  */
 const TASK_BYTES = 16 * 1024 * 1024;
+/** The largest task of items this thread has to encode first (JSON, strings): see `sealInPool`. */
+const ENCODED_TASK_BYTES = 512 * 1024;
 /** Towards the end of a batch, tasks shrink down to this (or one item), so small items still share a hand-off. */
 const MIN_TASK_BYTES = 256 * 1024;
 /** The calling thread seals about this many bytes of a batch per turn of the event loop. */
@@ -107,7 +110,8 @@ export class BatchEncryption {
   /** Encrypts one encoded payload in the pool (the caller checked `pool.accepts`); no event of its own. */
   async sealOne(encoded: EncodedPlaintext, options: EncryptOptions, stats?: BatchStats): Promise<Buffer> {
     const own = stats ?? newStats();
-    const [result] = await this.sealEncoded([encoded], [0], options, own, new Array(1));
+    const plaintexts = new BatchPlaintexts(1, () => encoded, () => undefined, false);
+    const [result] = await this.sealEncoded(plaintexts, options, own, new Array(1));
     if (!result.ok) throw result.error;
     return result.value;
   }
@@ -131,23 +135,18 @@ export class BatchEncryption {
     const results: BatchItemResult<Buffer>[] = new Array(items.length);
     if (this.c.options.algorithm === 'fernet') return this.encryptFernet(items, options, failFast, stats, results);
     stats.algorithms.add(this.c.cipher.name);
-    const encoded: EncodedPlaintext[] = [];
-    const indexes: number[] = [];
-    for (let i = 0; i < items.length; i++) {
-      try {
-        encoded.push(encodeInput(items[i]));
-        indexes.push(i);
-      } catch (error) {
-        results[i] = failure(error, stats);
-        if (failFast) throw error;
-      }
-    }
-    return this.sealEncoded(encoded, indexes, options, stats, results);
+    const onFailure = (index: number, error: unknown) => {
+      results[index] = failure(error, stats);
+      if (failFast) throw error;
+    };
+    // JSON and strings cost an encoding each; bytes (and so batches that mix them in) are encoded first.
+    const lazy = !items.some((item) => item instanceof Uint8Array);
+    const plaintexts = new BatchPlaintexts(items.length, (index) => encodeInput(items[index]), onFailure, lazy);
+    return this.sealEncoded(plaintexts, options, stats, results);
   }
 
   private async sealEncoded(
-    encoded: readonly EncodedPlaintext[],
-    indexes: readonly number[],
+    plaintexts: BatchPlaintexts,
     options: EncryptOptions,
     stats: BatchStats,
     results: BatchItemResult<Buffer>[],
@@ -156,8 +155,11 @@ export class BatchEncryption {
     const explicitKey = options.key === undefined ? undefined : this.explicitDataKey(options.key);
     const enabled = options.compress ?? this.c.options.enableCompression;
     const compression = { codec: enabled ? this.c.codec : CompressionCodec.None, threshold: this.c.options.compressionThreshold };
-    const plaintexts = encoded.map((item) => item.bytes);
-    const totalBytes = plaintexts.reduce((sum, bytes) => sum + bytes.length, 0);
+    const pool = this.c.pool;
+    // Enough of the batch to tell whether it goes to the pool; the rest is encoded as the work reaches it.
+    plaintexts.encodeBytes(pool.threshold);
+    const pooled = plaintexts.length > 0 && pool.accepts(plaintexts.byteLength);
+    if (!pooled || !plaintexts.lazy) plaintexts.encodeTo(plaintexts.length);
 
     // Synchronous from key lookup to the nonces, so a concurrent rotation can't mix keys within a batch.
     const managed = explicitKey ? undefined : this.c.keyManager.activeKey;
@@ -176,52 +178,60 @@ export class BatchEncryption {
       }),
       context,
       // One CSPRNG draw for the whole batch; each nonce is its own slice, used once.
-      nonces: encoded.length ? randomFillSync(Buffer.allocUnsafeSlow(encoded.length * cipher.nonceSize)) : Buffer.alloc(0),
-      types: Uint8Array.from(encoded, (item) => item.type),
+      nonces: plaintexts.length ? randomFillSync(Buffer.allocUnsafeSlow(plaintexts.length * cipher.nonceSize)) : Buffer.alloc(0),
+      // Filled in as items are encoded, before each is sealed.
+      types: plaintexts.types,
     };
 
     let envelopes: Buffer[];
     let sealedLengths: ArrayLike<number>;
-    if (encoded.length && this.c.pool.accepts(totalBytes)) {
+    if (pooled) {
       ({ envelopes, sealedLengths } = await this.sealInPool(parameters, compression, plaintexts));
     } else {
-      const { bytes, codecs } = await compressHere(compression, plaintexts);
+      const { bytes, codecs } = await compressHere(compression, plaintexts.bytes);
       envelopes = sealAll(parameters, bytes, codecs);
       sealedLengths = bytes.map((item) => item.length);
     }
-    if (managed) {
-      managed.usage.encryptions += envelopes.length;
-      if (envelopes.length) managed.usage.lastUsedAt = Date.now();
-    }
+    let sealed = 0;
     for (let k = 0; k < envelopes.length; k++) {
-      results[indexes[k]] = { ok: true, value: envelopes[k] };
+      if (plaintexts.failed[k]) continue; // a placeholder: the item's failure is its result
+      sealed++;
+      results[k] = { ok: true, value: envelopes[k] };
       stats.succeeded++;
-      stats.plaintextBytes += plaintexts[k].length;
+      stats.plaintextBytes += plaintexts.bytes[k].length;
       stats.ciphertextBytes += envelopes[k].length;
-      if (sealedLengths[k] !== plaintexts[k].length) {
+      if (sealedLengths[k] !== plaintexts.bytes[k].length) {
         stats.compressedItems++;
-        stats.compressionRatioSum += sealedLengths[k] / plaintexts[k].length;
+        stats.compressionRatioSum += sealedLengths[k] / plaintexts.bytes[k].length;
       }
+    }
+    if (managed) {
+      managed.usage.encryptions += sealed;
+      if (sealed) managed.usage.lastUsedAt = Date.now();
     }
     return results;
   }
 
   /**
-   * Shares the batch between the workers, in tasks of several items (`taskEnd`), and this thread,
-   * which seals items smaller than the pool's threshold from the back, about `HERE_BYTES` per turn
-   * of the event loop (`runShared`).
+   * Shares the batch between the workers, in tasks of several items (`taskEnd`), and this thread.
+   * A batch of JSON values or strings is encoded here as tasks take it, in input order, so the
+   * workers seal the first tasks while this thread encodes the next (encoding costs about what
+   * sealing does). A batch encoded up front (bytes) is shared the other way: this thread seals items
+   * smaller than the pool's threshold from the back, about `HERE_BYTES` per turn of the event loop
+   * (`runShared`).
    */
   private async sealInPool(
     parameters: SealParameters,
     compression: { codec: CompressionCodec; threshold: number },
-    plaintexts: readonly Buffer[],
+    plaintexts: BatchPlaintexts,
   ): Promise<{ envelopes: Buffer[]; sealedLengths: number[] }> {
     const nonceSize = this.c.cipher.nonceSize;
     const pool = this.c.pool;
-    // Bytes before item i, so a task or run of items is sized in bytes.
-    const before = new Float64Array(plaintexts.length + 1);
-    for (let i = 0; i < plaintexts.length; i++) before[i + 1] = before[i] + plaintexts[i].length;
-    const lanes = pool.capacity;
+    const sealHere = plaintexts.allEncoded;
+    // Encoding here: one task more than the threads take, so this thread encodes the next task while
+    // they seal, and smaller tasks, so the first one leaves sooner.
+    const lanes = sealHere ? pool.capacity : pool.capacity + 1;
+    const taskBytes = sealHere ? TASK_BYTES : ENCODED_TASK_BYTES;
     const range = (start: number, end: number): SealParameters => ({
       ...parameters,
       nonces: parameters.nonces.subarray(start * nonceSize, end * nonceSize),
@@ -233,24 +243,27 @@ export class BatchEncryption {
       taskEnd: (start, end) => {
         // Large tasks while much is left (few hand-offs), smaller ones towards the end, so no worker
         // is left with a long queue when the others run dry (guided scheduling).
-        const target = Math.min(TASK_BYTES, Math.max(MIN_TASK_BYTES, (before[end] - before[start]) / (2 * lanes)));
+        const target = Math.min(taskBytes, Math.max(MIN_TASK_BYTES, plaintexts.estimate(start, end) / (2 * lanes)));
         let stop = start + 1;
-        while (stop < end && before[stop] - before[start] < target) stop++;
+        let bytes = plaintexts.at(start).length;
+        while (stop < end && bytes < target) bytes += plaintexts.at(stop++).length;
         return stop;
       },
       offload: async (start, end) => {
-        const { envelopes, sealedLengths } = await pool.seal(range(start, end), compression, plaintexts.slice(start, end));
+        const { envelopes, sealedLengths } = await pool.seal(range(start, end), compression, plaintexts.bytes.slice(start, end));
         return envelopes.map((envelope, i) => ({ envelope, sealedLength: sealedLengths[i] }));
       },
-      hereStart: (start, end) => {
-        let from = end;
-        while (from > start && plaintexts[from - 1].length < pool.threshold && before[end] - before[from] < HERE_BYTES) from--;
-        return from;
-      },
-      runHere: async (start, end) => {
-        const { bytes, codecs } = await compressHere(compression, plaintexts.slice(start, end));
-        return sealAll(range(start, end), bytes, codecs).map((envelope, i) => ({ envelope, sealedLength: bytes[i].length }));
-      },
+      ...(sealHere && {
+        hereStart: (start: number, end: number) => {
+          let from = end;
+          while (from > start && plaintexts.bytes[from - 1].length < pool.threshold && plaintexts.estimate(from, end) < HERE_BYTES) from--;
+          return from;
+        },
+        runHere: async (start: number, end: number) => {
+          const { bytes, codecs } = await compressHere(compression, plaintexts.bytes.slice(start, end));
+          return sealAll(range(start, end), bytes, codecs).map((envelope, i) => ({ envelope, sealedLength: bytes[i].length }));
+        },
+      }),
     });
     return { envelopes: sealed.map((item) => item.envelope), sealedLengths: sealed.map((item) => item.sealedLength) };
   }
