@@ -61,9 +61,11 @@ export interface DecryptionFailureBurstOptions {
 
 /**
  * Worker threads (piscina) for large payloads: sealing and opening them, and compressing them first,
- * happen off the event loop, and `encryptMany()` of large payloads spreads over every core (the
- * calling thread takes its share of a batch too: one part smaller than `threshold`, items adding up to
- * about 256 KiB or one larger item, per turn of the event loop). A worker receives the
+ * happen off the event loop, and `encryptMany()` of large payloads spreads over every core. The
+ * calling thread takes its share of a batch too: of a batch of JSON values or strings, it encodes
+ * each task before a worker seals it (so the workers start on the first tasks while it encodes the
+ * next); of a batch with bytes in it, it seals one part smaller than `threshold`, items adding up to
+ * about 256 KiB or one larger item, per turn of the event loop. A worker receives the
  * derived cipher key of one algorithm, never a data key or the master key. The threads start with the
  * first payload that needs them and stop when the module is destroyed.
  */
