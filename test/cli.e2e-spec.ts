@@ -701,7 +701,8 @@ describe('CLI master rewrap', () => {
       const next = randomBytes(32).toString('base64');
       const run = await ring.cli(['master', 'rewrap', '--json'], { env: { NEW_MASTER_KEY: next } });
       expect(run.code).toBe(0);
-      expect(json(run)).toMatchObject({ rewrapped: 1, masterKey: 'key', revision: expect.any(Number) });
+      // The ring's data key and its RSA key pair (enableAsymmetric is on by default).
+      expect(json(run)).toMatchObject({ rewrapped: 1, keyPairs: 1, masterKey: 'key', revision: expect.any(Number) });
       expect((await ring.cli(['keys', 'list'])).code).toBe(3);
       expect((await ring.cli(['keys', 'list'], { env: { MASTER_KEY: next } })).code).toBe(0);
 
@@ -709,6 +710,7 @@ describe('CLI master rewrap', () => {
         env: { MASTER_KEY: next, NEW_MASTER_KEY_PASSPHRASE: 'correct horse battery staple' },
       });
       expect(byPassphrase.code).toBe(0);
+      expect(byPassphrase.stdout).toContain('Re-wrapped 1 key and 1 key pair in ');
       expect(byPassphrase.stdout).toContain('Restart every instance with the new master key');
       expect((await ring.cli(['keys', 'list'], { env: { MASTER_KEY: next } })).code).toBe(3);
       const app = await createEncryptionTestApp({

@@ -6,9 +6,10 @@ import type { CommandDefinition } from '../cli-command.js';
 export const masterRewrapCommand: CommandDefinition = {
   name: 'master rewrap',
   summary: 'Re-wrap every stored key under a new master key',
-  description: `Re-wraps every data key in the store under a new master key in one compare-and-set write: a crash
-leaves the old or the new wrapping, never neither. Ciphertexts are untouched. The current master key
-comes from MASTER_KEY / MASTER_KEY_PASSPHRASE as usual; the new one from (exactly one of)
+  description: `Re-wraps every data key and key pair in the store under a new master key in one
+compare-and-set write: a crash leaves the old or the new wrapping, never neither. Ciphertexts are
+untouched. The current master key comes from MASTER_KEY / MASTER_KEY_PASSPHRASE as usual; the new
+one from (exactly one of)
   NEW_MASTER_KEY              32 bytes, base64
   NEW_MASTER_KEY_PASSPHRASE   a passphrase (at least 12 characters)
   --new-master-key-file       a file holding the base64 key
@@ -50,15 +51,18 @@ the new master key: the old one no longer opens the store.`,
     return context.withServices(async ({ keys, location }) => {
       await keys.rewrapMasterKey(next);
       const wrapped = keys.listKeys().filter((key) => key.state !== 'destroyed').length;
+      const keyPairs = keys.listKeyPairs().length;
       if (context.json) {
         context.printJson({
           rewrapped: wrapped,
+          keyPairs,
           revision: keys.revision,
           masterKey: typeof next === 'string' ? 'key' : 'passphrase',
         });
       } else {
         context.print(
-          `Re-wrapped ${wrapped} key${wrapped === 1 ? '' : 's'} in ${location} under the new master key (revision ${keys.revision}).\n` +
+          `Re-wrapped ${wrapped} key${wrapped === 1 ? '' : 's'} and ${keyPairs} key pair${keyPairs === 1 ? '' : 's'} in ${location} ` +
+            `under the new master key (revision ${keys.revision}).\n` +
             'Restart every instance with the new master key: the old one no longer opens the store.\n',
         );
       }
