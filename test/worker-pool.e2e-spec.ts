@@ -119,6 +119,12 @@ const nonceOf = (envelope, i) => {
   return envelope.subarray(headerEnd - 12, headerEnd).toString('hex');
 };
 out.jsonDistinctNonces = new Set(jsonResults.flatMap((result, i) => (result.ok ? [nonceOf(result.value, i)] : []))).size === 5998;
+// Sized from its first items, this batch would stay here; encoded in full, it is over the threshold.
+const lateLarge = [...Array.from({ length: 64 }, (_, i) => 'small ' + i), ...Array.from({ length: 10 }, (_, i) => String(i).repeat(600 * 1024))];
+const lateTasksBefore = jsonPooled.pool.completedTasks;
+const lateSealed = await jsonPooled.service.encryptMany(lateLarge, { key, failFast: true });
+out.lateLargeTasks = jsonPooled.pool.completedTasks - lateTasksBefore;
+out.lateLargeRoundTrip = JSON.stringify(await unpooled.service.decryptMany(lateSealed, { key, failFast: true })) === JSON.stringify(lateLarge);
 // failFast: the first failing item's own error, though later items were already with the workers.
 const failFastError = async (items) => jsonPooled.service.encryptMany(items, { key, failFast: true }).then(() => 'resolved', (error) => error.message);
 const lateBad = documents.slice();
@@ -193,6 +199,8 @@ describe('CryptoWorkerPool (built library, real worker threads)', () => {
     ]);
     expect(out.jsonRoundTrip).toBe(true);
     expect(out.jsonDistinctNonces).toBe(true);
+    expect(out.lateLargeTasks).toBeGreaterThan(0);
+    expect(out.lateLargeRoundTrip).toBe(true);
     expect(out.failFastLate).toEqual(expect.stringContaining('function'));
     expect(out.failFastFirst).toBe('Cannot encrypt a non-finite number: JSON has no representation for it');
     expect(out.stagingKeptAfterJson).toBeGreaterThan(0);

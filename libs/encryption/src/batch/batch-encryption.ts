@@ -43,6 +43,8 @@ import { BatchPlaintexts } from './batch-plaintexts.js';
 const TASK_BYTES = 16 * 1024 * 1024;
 /** The largest task of items this thread has to encode first (JSON, strings): see `sealInPool`. */
 const ENCODED_TASK_BYTES = 512 * 1024;
+/** Items of a batch of JSON values or strings encoded to estimate its size (`sealEncoded`). */
+const SAMPLED_ITEMS = 64;
 /** Towards the end of a batch, tasks shrink down to this (or one item), so small items still share a hand-off. */
 const MIN_TASK_BYTES = 256 * 1024;
 /** The calling thread seals about this many bytes of a batch per turn of the event loop. */
@@ -156,10 +158,11 @@ export class BatchEncryption {
     const enabled = options.compress ?? this.c.options.enableCompression;
     const compression = { codec: enabled ? this.c.codec : CompressionCodec.None, threshold: this.c.options.compressionThreshold };
     const pool = this.c.pool;
-    // Enough of the batch to tell whether it goes to the pool; the rest is encoded as the work reaches it.
-    plaintexts.encodeBytes(pool.threshold);
-    const pooled = plaintexts.length > 0 && pool.accepts(plaintexts.byteLength);
-    if (!pooled || !plaintexts.lazy) plaintexts.encodeTo(plaintexts.length);
+    // Whether the batch goes to the pool: from its total, or for a batch encoded as the work reaches it,
+    // from its first items (their average standing for the rest), exactly once all are encoded.
+    plaintexts.encodeTo(plaintexts.lazy ? Math.min(plaintexts.length, SAMPLED_ITEMS) : plaintexts.length);
+    let pooled = plaintexts.length > 0 && pool.accepts(plaintexts.estimate(0, plaintexts.length));
+    if (!pooled && !plaintexts.allEncoded) pooled = pool.accepts(plaintexts.encodeTo(plaintexts.length).byteLength);
 
     // Synchronous from key lookup to the nonces, so a concurrent rotation can't mix keys within a batch.
     const managed = explicitKey ? undefined : this.c.keyManager.activeKey;

@@ -28,15 +28,6 @@ describe('BatchPlaintexts', () => {
     expect(encoded).toEqual([0, 1, 2, 3]);
     expect(plaintexts.allEncoded).toBe(true);
     expect(plaintexts.bytes.map(String)).toEqual(values);
-  });
-
-  it('encodes from the front until it holds enough bytes', () => {
-    const { plaintexts, encoded } = tracked(values);
-    plaintexts.encodeBytes(3);
-    expect(encoded).toEqual([0, 1]);
-    expect(plaintexts.byteLength).toBe(3);
-    plaintexts.encodeBytes(100);
-    expect(plaintexts.allEncoded).toBe(true);
     expect(plaintexts.byteLength).toBe(10);
   });
 

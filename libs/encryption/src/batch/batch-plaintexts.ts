@@ -65,12 +65,6 @@ export class BatchPlaintexts {
     return this;
   }
 
-  /** Encodes from the front until at least `bytes` bytes are encoded, or every item is. */
-  encodeBytes(bytes: number): this {
-    while (this.encoded < this.length && this.byteLength < bytes) this.encodeTo(this.encoded + 1);
-    return this;
-  }
-
   /** Item `index`'s bytes, encoded now if they weren't yet. */
   at(index: number): Buffer {
     return this.encodeTo(index + 1).bytes[index];

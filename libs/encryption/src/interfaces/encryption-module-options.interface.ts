@@ -78,7 +78,8 @@ export interface WorkerPoolOptions {
   size?: number;
   /**
    * Smallest payload, in bytes, that goes to a worker (for `encryptMany()`, the batch's total, which
-   * is then split over every thread and the calling one). Sealing 1 MiB with
+   * is then split over every thread and the calling one; for a batch of JSON values or strings, the
+   * total estimated from its first 64 items, or counted exactly when that estimate is below). Sealing 1 MiB with
    * AES-256-GCM holds the event loop for about a millisecond, less than the hand-off to a thread and
    * the copies it needs cost in throughput (docs/BENCHMARKS.md); from a few MiB the pause becomes worth
    * avoiding. 1024 to 2^30.
