@@ -285,7 +285,7 @@ function copyOf(source: object): object {
   const keys = Object.keys(source);
   if (Object.getOwnPropertyNames(source).length === keys.length && Object.getOwnPropertySymbols(source).length === 0) {
     const copy = Object.create(prototype) as Record<string, unknown>;
-    for (const key of keys) defineOwn(copy, key, (source as Record<string, unknown>)[key]);
+    for (const key of keys) setOwn(copy, key, (source as Record<string, unknown>)[key]);
     return copy;
   }
   const descriptors = Object.getOwnPropertyDescriptors(source) as Record<PropertyKey, PropertyDescriptor>;
@@ -298,18 +298,13 @@ function copyOf(source: object): object {
 }
 
 /**
- * Gives `target` a new own data property. Assignment does exactly that when the key is nowhere on the
- * prototype chain; otherwise (a key named `__proto__`, a setter or read-only property up the chain)
- * only `defineProperty` does.
+ * Sets `target`'s own data property `key` (writable, enumerable, configurable), on a copy made by
+ * `copyOf`. Assignment does exactly that when the property is already own writable data, or when the
+ * key is nowhere on the prototype chain; otherwise (a key named `__proto__`, a setter or read-only
+ * property up the chain, a read-only own property) only `defineProperty` does.
  */
-function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key in target)
-    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
-  else target[key] = value;
-}
-
-/** Replaces the value of an own property of a copy made by `copyOf`: by assignment when it is writable data. */
 function setOwn(target: object, key: string, value: unknown): void {
-  if (Object.getOwnPropertyDescriptor(target, key)?.writable) (target as Record<string, unknown>)[key] = value;
+  const own = Object.getOwnPropertyDescriptor(target, key);
+  if (own ? own.writable : !(key in target)) (target as Record<string, unknown>)[key] = value;
   else Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
